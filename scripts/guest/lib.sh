@@ -1,0 +1,52 @@
+# shellcheck shell=sh
+# Helpers for guest scripts (busybox sh).  Source with: . /smdm/lib.sh
+
+# Ask the host (scripts/vm) to act through QMP; prints the answer, returns 0
+# when the host said 'ok'.
+exec 3</dev/ttyS1
+stty -F /dev/ttyS1 -echo raw 2>/dev/null
+_host_seq=0
+host() {
+	_host_seq=$((_host_seq + 1))
+	echo "@@HOST $_host_seq $*" >/dev/ttyS0
+	while read -r _seq _st _rest <&3; do
+		[ "$_seq" = "$_host_seq" ] || continue
+		echo "$_rest"
+		[ "$_st" = ok ]
+		return
+	done
+	echo "no answer from host"
+	return 1
+}
+
+# Physical ranges of a resource name in /proc/iomem: "start end" per line.
+iomem_ranges() {
+	sed -n "s/^ *\([0-9a-f]*\)-\([0-9a-f]*\) : $1\$/\1 \2/p" /proc/iomem
+}
+
+memblock_size() {
+	printf '%d\n' "0x$(cat /sys/devices/system/memory/block_size_bytes)"
+}
+
+# Online every offline memory block as movable; prints how many it onlined.
+online_all_movable() {
+	_n=0
+	for _b in /sys/devices/system/memory/memory*; do
+		[ "$(cat "$_b/state")" = offline ] || continue
+		echo online_movable >"$_b/state" && _n=$((_n + 1))
+	done
+	echo $_n
+}
+
+mem_total_kb() { sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo; }
+
+# KTAP-ish reporting for the shell tests.
+_t_n=0 _t_pass=0 _t_fail=0 _t_skip=0
+ktap_plan() { echo "TAP version 13"; echo "1..$1"; }
+t_ok() { _t_n=$((_t_n + 1)); _t_pass=$((_t_pass + 1)); echo "ok $_t_n $*"; }
+t_fail() { _t_n=$((_t_n + 1)); _t_fail=$((_t_fail + 1)); echo "not ok $_t_n $*"; }
+t_skip() { _t_n=$((_t_n + 1)); _t_skip=$((_t_skip + 1)); echo "ok $_t_n # SKIP $*"; }
+t_totals() {
+	echo "# Totals: pass:$_t_pass fail:$_t_fail xfail:0 xpass:0 skip:$_t_skip error:0"
+	[ $_t_fail = 0 ]
+}
