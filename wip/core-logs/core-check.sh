@@ -13,11 +13,11 @@ echo "== upstream: mm/hmm-tests"
 /tests/hmm-tests > /tmp/hmm.out 2>&1 || rc=1
 grep -E "^(not ok|# Totals|# FAIL)" /tmp/hmm.out
 echo "== placement"
-dmesg | grep "hmm_dmirror: added new" | head -4
-n=$(dmesg | grep -c "hmm_dmirror: added new")
+dmesg | grep "added new" | head -4
+n=$(dmesg | grep -c "added new")
 echo "chunks added: $n"
 below=0
-for f in $(dmesg | sed -n 's/.*hmm_dmirror: added new.*PFNs \[\(0x[0-9a-f]*\) .*/\1/p'); do
+for f in $(dmesg | sed -n 's/.*added new.*PFNs \[\(0x[0-9a-f]*\) .*/\1/p'); do
 	[ $((f)) -ge $((start)) ] || below=$((below + 1))
 done
 echo "chunks below DEVMEM_PFN_START $start: $below"
