@@ -3,6 +3,8 @@
 # program of the series' selftests/hmm, then module unload.  KUnit suites ran
 # at boot already (their KTAP is in the console log).
 . /smdm/lib.sh
+# KEY=VALUE arguments (e.g. HMM_HOTPLUG_CYCLES=10) become the tests' environment.
+for a in "$@"; do case $a in *=*) export "$a" ;; esac; done
 echo "== guest facts"
 echo "kernel: $(uname -r)"
 if grep -qw la57 /proc/cpuinfo; then echo "paging: 5-level (la57)"; else echo "paging: 4-level"; fi
