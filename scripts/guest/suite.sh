@@ -18,6 +18,10 @@ grep 'hmm_dmirror' /proc/iomem | sed 's/^/iomem: /'
 echo "== upstream: mm/hmm-tests"
 /tests/hmm-tests || rc=1
 
+# The series' tests start from a freshly loaded test_hmm: hmm-tests leave
+# chunks registered, and hmm.more_regions needs to see a new one appear.
+rmmod test_hmm && modprobe test_hmm || { echo "reloading test_hmm failed"; rc=1; }
+
 if [ -f /tests/hmm/kselftest-list.txt ]; then
 	for t in $(sed 's/^[^:]*://' /tests/hmm/kselftest-list.txt); do
 		echo "== selftests/hmm: $t"
