@@ -18,10 +18,6 @@ grep 'hmm_dmirror' /proc/iomem | sed 's/^/iomem: /'
 echo "== upstream: mm/hmm-tests"
 /tests/hmm-tests || rc=1
 
-# The series' tests start from a freshly loaded test_hmm: hmm-tests leave
-# chunks registered, and hmm.more_regions needs to see a new one appear.
-rmmod test_hmm && modprobe test_hmm || { echo "reloading test_hmm failed"; rc=1; }
-
 if [ -f /tests/hmm/kselftest-list.txt ]; then
 	for t in $(sed 's/^[^:]*://' /tests/hmm/kselftest-list.txt); do
 		echo "== selftests/hmm: $t"
@@ -33,4 +29,53 @@ echo "== module unload"
 _t_n=0
 if rmmod test_hmm; then t_ok "rmmod test_hmm"; else t_fail "rmmod test_hmm"; rc=1; fi
 t_totals
+
+# The Rust sample samples/rust/rust_dmirror (series with CONFIG_RUST only):
+# the series' migration tests, then the upstream hmm-tests cases that use no
+# more than the ioctls it implements (READ, WRITE, MIGRATE_TO_DEV/SYS) on one
+# device, through a /dev/hmm_dmirror0 node of its own (test_hmm is unloaded).
+# A static list: the cases were chosen by the ioctls they use, not by result.
+HMM_TESTS_RUST="open_close anon_read anon_read_prot anon_write anon_write_prot
+anon_write_child anon_write_child_shared anon_write_huge anon_write_hugetlbfs
+file_read file_write migrate migrate_file_private migrate_fault migrate_shared
+migrate_multiple anon_read_multiple anon_teardown migrate_anon_huge_empty
+migrate_anon_huge_zero migrate_anon_huge_free migrate_partial_unmap_fault
+migrate_remap_fault"
+if [ -n "$(find /lib/modules -name rust_dmirror.ko 2>/dev/null)" ]; then
+	echo "== rust_dmirror"
+	_t_n=0 _t_pass=0 _t_fail=0 _t_skip=0
+	if modprobe rust_dmirror; then t_ok "modprobe rust_dmirror"; else t_fail "modprobe rust_dmirror"; rc=1; fi
+	sed 's/^/device_private: /' /proc/device_private
+	echo "== selftests/hmm: hmm_migrate on rust_dmirror"
+	(cd /tests/hmm && HMM_DMIRROR_DRIVER=rust_dmirror ./hmm_migrate) || rc=1
+	echo "== upstream: mm/hmm-tests on rust_dmirror"
+	minor=$(sed -n 's/^ *\([0-9]*\) rust_dmirror$/\1/p' /proc/misc)
+	if [ -n "$minor" ] && mknod /dev/hmm_dmirror0 c 10 "$minor"; then
+		sel=
+		for t in $HMM_TESTS_RUST; do sel="$sel -r hmm.hmm_device_private.$t"; done
+		# shellcheck disable=SC2086
+		/tests/hmm-tests $sel || rc=1
+		rm -f /dev/hmm_dmirror0
+	else
+		t_fail "no misc minor for rust_dmirror"; rc=1
+	fi
+	if rmmod rust_dmirror; then t_ok "rmmod rust_dmirror"; else t_fail "rmmod rust_dmirror"; rc=1; fi
+	t_totals
+fi
+
+# Debug kernels: a kmemleak scan once every test has run; twice, because a
+# scan holds back objects whose contents changed since the previous one, and
+# objects younger than 5 s are not reported at all.
+if [ -w /sys/kernel/debug/kmemleak ]; then
+	echo "== kmemleak"
+	_t_n=0 _t_pass=0 _t_fail=0 _t_skip=0
+	sleep 6
+	echo scan >/sys/kernel/debug/kmemleak
+	echo scan >/sys/kernel/debug/kmemleak
+	cat /sys/kernel/debug/kmemleak >/tmp/kmemleak
+	leaks=$(grep -c 'unreferenced object' /tmp/kmemleak)
+	head -200 /tmp/kmemleak
+	if [ "$leaks" = 0 ]; then t_ok "kmemleak: no leak"; else t_fail "kmemleak: $leaks suspected leaks"; rc=1; fi
+	t_totals
+fi
 exit $rc
