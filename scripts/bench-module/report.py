@@ -1,0 +1,281 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Turn the console logs of scripts/bench's guests into a table and JSON.
+
+    report.py LOGDIR
+
+LOGDIR holds {base,series}-{4,5}level.log (guest consoles), hotpaths.json
+and meta.json (written by scripts/bench).  Writes LOGDIR/bench.json and
+LOGDIR/bench.txt and prints the table.  Every number comes from the logs.
+"""
+import json
+import os
+import re
+import statistics
+import sys
+
+KV = re.compile(r"(\w+)=(\S*)")
+
+
+def parse(path):
+    """All '@@BENCH' lines of a console log: list of (kind, dict, raw)."""
+    recs = []
+    if not os.path.exists(path):
+        return recs
+    with open(path, errors="replace") as f:
+        for line in f:
+            i = line.find("@@BENCH ")
+            if i < 0:
+                continue
+            body = line[i + 8:].strip()
+            body = re.sub(r"^(devmem_bench|hmm_bench): ", "", body)
+            words = body.split()
+            if not words:
+                continue
+            kind = words[0]
+            if kind in ("tput", "meminfo", "dmesg"):
+                pass
+            recs.append((kind, dict(KV.findall(body)), body))
+    return recs
+
+
+def first(recs, kind, **match):
+    for k, d, _ in recs:
+        if k == kind and all(d.get(a) == str(b) for a, b in match.items()):
+            return d
+    return None
+
+
+def meminfo(recs, stage):
+    m = {}
+    for k, _, body in recs:
+        if k == "meminfo":
+            w = body.split()
+            if len(w) >= 4 and w[1] == stage:
+                m[w[2].rstrip(":")] = int(w[3])
+    return m
+
+
+def tput(recs, placement, thp):
+    for k, d, body in recs:
+        if k == "tput" and f"placement={placement} " in body + " " \
+                and body.split()[2] == "throughput" and d.get("thp") == str(thp):
+            return d
+    return None
+
+
+def ratio(a, b):
+    try:
+        return a / b if b else None
+    except TypeError:
+        return None
+
+
+def fmt(v, unit=""):
+    if v is None:
+        return "n/a"
+    if isinstance(v, str):
+        return v
+    if abs(v) >= 100:
+        s = f"{v:,.0f}"
+    elif abs(v) >= 10:
+        s = f"{v:.1f}"
+    else:
+        s = f"{v:.3g}"
+    return s + unit
+
+
+def main():
+    logdir = sys.argv[1]
+    meta = {}
+    if os.path.exists(os.path.join(logdir, "meta.json")):
+        meta = json.load(open(os.path.join(logdir, "meta.json")))
+    logs = {n: parse(os.path.join(logdir, n + ".log"))
+            for n in ("series-4level", "base-4level", "series-5level",
+                      "base-5level")}
+    s4, b4 = logs["series-4level"], logs["base-4level"]
+    rows = []
+
+    def row(fig, what, series, legacy, r, target, met, note=""):
+        rows.append({"figure": fig, "what": what, "series": series,
+                     "legacy": legacy, "ratio": r, "target": target,
+                     "met": met, "note": note})
+
+    # (1) reservation
+    rw = first(s4, "reserve", api="window")
+    rb = first(b4, "reserve", api="legacy")
+    rs = first(s4, "reserve", api="legacy")
+    g = lambda d, k: int(d[k]) if d and d.get(k) not in (None, "") else None
+    for key, label in (("total_ns", "total"), ("first_ns", "call #1"),
+                       ("last_ns", "call #1000"), ("max_ns", "slowest call")):
+        sv, lv = g(rw, key), g(rb, key)
+        sp = ratio(lv, sv)
+        if key == "total_ns":
+            row("reservation", f"1000 x 256 MiB, {label} (ms)",
+                sv / 1e6 if sv else None, lv / 1e6 if lv else None, sp,
+                ">=100x faster", sp is not None and sp >= 100,
+                "ratio = legacy/series; legacy on the series kernel: "
+                f"{fmt(g(rs, key) / 1e6 if g(rs, key) else None)} ms")
+        else:
+            row("reservation", f"{label} (us)", sv / 1e3 if sv else None,
+                lv / 1e3 if lv else None, sp, "", "",
+                "ratio = legacy/series")
+    f1, l1 = g(rw, "first_ns"), g(rw, "last_ns")
+    growth = ratio(l1, f1)
+    row("reservation", "series: call #1000 / call #1", growth,
+        ratio(g(rb, "last_ns"), g(rb, "first_ns")), None, "<=2x",
+        growth is not None and growth <= 2,
+        "legacy column: the same quotient for request_free_mem_region()")
+    errs = [d for d in (rw, rb, rs) if d and d.get("err") != "0"]
+    if errs or not rw or not rb:
+        row("reservation", "errors", str([d.get("err") for d in errs]), "",
+            None, "none", False, "a reservation failed or was not run")
+
+    # (2) registration
+    for kd, d, _ in s4:
+        if kd != "register" or d.get("api") != "window" or "reg_median_ns" not in d:
+            continue
+        size = int(d["size"])
+        bl = first(b4, "register", api="legacy", size=size)
+        sl = first(s4, "register", api="legacy", size=size)
+        for key, label in (("reg_median_ns", "memremap_pages"),
+                           ("unreg_median_ns", "memunmap_pages")):
+            sv = int(d[key]) / 1e6
+            lv = int(bl[key]) / 1e6 if bl and key in bl else None
+            r = ratio(sv, lv)
+            row("registration", f"{label} {size >> 30} GiB, median of "
+                f"{d['repeats']} (ms)", sv, lv, r, "<=1.05",
+                r is not None and r <= 1.05,
+                "ratio = series/legacy; legacy placement on the series "
+                f"kernel: {fmt(int(sl[key]) / 1e6 if sl and key in sl else None)} ms")
+
+    # (3) migration throughput
+    for thp, label in ((0, "1024 pages (hmm-tests size)"),
+                       (1, "512 pages, THP (2 MiB)")):
+        ts = tput(s4, "window", thp)
+        tb = tput(b4, "legacy", thp)
+        tl = tput(s4, "legacy-same-kernel", thp)
+        for key, dirn in (("to_dev_pps", "to device"), ("to_sys_pps", "to system")):
+            sv = float(ts[key]) if ts else None
+            lv = float(tb[key]) if tb else None
+            r = ratio(sv, lv)
+            ok = (r is not None and r >= 0.98 and ts["bad_words"] == "0"
+                  and tb["bad_words"] == "0")
+            row("migration", f"{label} {dirn}, median pages/s", sv, lv, r,
+                ">=0.98", ok,
+                "ratio = series/legacy; data checked every round trip; "
+                f"test_hmm legacy_placement=1 on the series kernel: "
+                f"{fmt(float(tl[key]) if tl else None)} pages/s")
+
+    # (4) hot paths
+    hp = {}
+    if os.path.exists(os.path.join(logdir, "hotpaths.json")):
+        hp = json.load(open(os.path.join(logdir, "hotpaths.json")))
+    funcs = hp.get("functions", [])
+    count = lambda st: sum(1 for f in funcs if f["status"] == st)
+    consts = sorted({c for f in funcs for c in f.get("constants", [])})
+    row("hot paths", f"{len(funcs)} callers of pfn_to_page/page_to_pfn/"
+        "page_zonenum/softleaf decoders: identical code",
+        count("identical"), len(funcs), None, "all identical",
+        bool(funcs) and count("identical") == len(funcs),
+        f"{count('constants-only')} differ only in immediates "
+        f"({', '.join(consts)}), {count('different')} differ otherwise, "
+        f"{count('missing')} missing")
+    tb_, ts_ = hp.get("size_base", {}), hp.get("size_series", {})
+    if tb_:
+        row("hot paths", "vmlinux .text bytes", ts_.get(".text"),
+            tb_.get(".text"), ratio(ts_.get(".text"), tb_.get(".text")),
+            "", "", "whole image, not only hot paths")
+
+    # (5) memory
+    for lvl in ("4", "5"):
+        sl, bl = logs[f"series-{lvl}level"], logs[f"base-{lvl}level"]
+        if not sl or not bl:
+            row("memory", f"{lvl}-level guest", None, None, None, "", False,
+                "guest not run")
+            continue
+        pg_s = first(sl, "paging")
+        ms, mb = meminfo(sl, "boot"), meminfo(bl, "boot")
+        for key in ("MemTotal", "MemFree", "Slab", "Percpu"):
+            sv, lv = ms.get(key), mb.get(key)
+            delta = (sv - lv) if sv is not None and lv is not None else None
+            row("memory", f"{lvl}-level boot {key} (kB)", sv, lv,
+                delta, "no growth" if key == "MemTotal" else "",
+                (delta is not None and delta >= 0) if key == "MemTotal" else "",
+                "ratio column = series - legacy, kB")
+        ins, inb = first(sl, "info"), first(bl, "info")
+        if ins and inb:
+            sv, lv = int(ins["mem_section_root_bytes"]), int(inb["mem_section_root_bytes"])
+            row("memory", f"{lvl}-level mem_section root array (bytes)", sv,
+                lv, sv - lv, "no growth", sv == lv,
+                f"NR_SECTION_ROOTS {ins['nr_section_roots']} vs "
+                f"{inb['nr_section_roots']} x 8 B, allocated from memblock at "
+                "boot; ratio column = series - legacy, bytes")
+        hold = meminfo(sl, "holding")
+        before = meminfo(sl, "before-hold")
+        h = first(sl, "hold")
+        if hold and before and h:
+            used = before.get("MemFree", 0) - hold.get("MemFree", 0)
+            npg = int(h["size"]) // 4096
+            row("memory", f"{lvl}-level MemFree drop while "
+                f"{int(h['size']) >> 30} GiB are registered (kB)", used, None,
+                None, "", "", f"memmap {npg} pages x {ins['sizeof_page']} B = "
+                f"{npg * int(ins['sizeof_page']) >> 10} kB")
+
+    # (6) scale
+    h = first(s4, "hold")
+    mg = first(s4, "migrate", err="0") or first(s4, "migrate")
+    hb = None
+    for k, d, body in s4:
+        if k == "migrate" and "not_present_after_migrate" in d:
+            hb = d
+    uh = first(s4, "unhold")
+    if h and h.get("err") == "0":
+        gib = int(h["size"]) >> 30
+        ok = (gib >= 64 and mg and hb and mg.get("err") == "0"
+              and mg["migrated"] == hb["npages"]
+              and hb["bad_words_after_faults"] == "0"
+              and hb["not_present_after_migrate"] == hb["npages"])
+        row("scale", f"{gib} GiB device private registered; pages migrated "
+            "into its top, faulted back", int(hb["npages"]) if hb else None,
+            None, None, ">=64 GiB, data intact", bool(ok),
+            (f"pfns [{mg['range_start_pfn']}, {mg['range_end_pfn']}), device "
+             f"pages used {mg['lowest_pfn']}..{mg['highest_pfn']}, migrated "
+             f"{mg['migrated']}/{mg['npages']}, not present after migrate "
+             f"{hb['not_present_after_migrate']}, bad words after CPU faults "
+             f"{hb['bad_words_after_faults']}, migrate_to_ram calls "
+             f"{uh['faults'] if uh else 'n/a'}") if mg and hb else
+            "migration did not run")
+    else:
+        row("scale", "register >=64 GiB", None, None, None, ">=64 GiB", False,
+            f"hold failed: {h}")
+
+    status = {n: meta.get("vm_rc", {}).get(n) for n in logs}
+    result = {"meta": meta, "vm_rc": status, "rows": rows,
+              "hotpaths": hp, "raw": {n: [b for _, _, b in r if not b.startswith(("meminfo", "reserve_calls"))]
+                                      for n, r in logs.items()},
+              "reserve_calls": {n: [b for _, _, b in r if b.startswith("reserve_calls")]
+                                for n, r in logs.items()}}
+    with open(os.path.join(logdir, "bench.json"), "w") as f:
+        json.dump(result, f, indent=1)
+
+    lines = ["| figure | measurement | series | legacy | ratio | target | met? |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        met = {True: "yes", False: "**no**", "": ""}.get(r["met"], str(r["met"]))
+        rr = r["ratio"]
+        lines.append(f"| {r['figure']} | {r['what']} | {fmt(r['series'])} | "
+                     f"{fmt(r['legacy'])} | "
+                     f"{fmt(rr) + ('x' if isinstance(rr, float) else '') if rr is not None else ''} | "
+                     f"{r['target']} | {met} |")
+    notes = [f"- {r['figure']}, {r['what']}: {r['note']}" for r in rows if r["note"]]
+    text = "\n".join(lines) + "\n\nNotes:\n" + "\n".join(notes) + "\n"
+    text += ("\nGuest exit codes (scripts/vm): " +
+             ", ".join(f"{n} {v}" for n, v in status.items()) + "\n")
+    with open(os.path.join(logdir, "bench.txt"), "w") as f:
+        f.write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

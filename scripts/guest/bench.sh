@@ -1,0 +1,125 @@
+#!/bin/sh
+# Guest side of scripts/bench: runs the benchmark module (devmem_bench.ko)
+# and program (hmm_bench) that scripts/bench put in /tests/bench, and prints
+# every result as a line starting with "@@BENCH ".
+#
+# KEY=VALUE arguments:
+#   MODE=full|memory   memory: boot-time memory figures only
+#   RES_COUNT=1000 RES_SIZE=268435456   reservation figure
+#   REG_SIZES=1G,4G,max REG_REPEATS=3 registration figure ("max": the
+#                      largest range whose memmap fits MAX_PCT % of MemAvailable)
+#   MAX_PCT=60
+#   MIG_ITER=50        migration round trips per buffer size
+#   SCALE_PAGES=16384  pages migrated into the largest range
+. /smdm/lib.sh
+MODE=full RES_COUNT=1000 RES_SIZE=268435456 REG_SIZES=1G,4G,max
+REG_REPEATS=3 MAX_PCT=60 MIG_ITER=50 SCALE_PAGES=16384
+for a in "$@"; do case $a in *=*) eval "${a%%=*}=\"\${a#*=}\"" ;; esac; done
+B=/tests/bench
+R=/sys/kernel/debug/devmem_bench/run
+rc=0
+
+say() { echo "@@BENCH $*"; }
+meminfo() { sed "s/^/@@BENCH meminfo $1 /" /proc/meminfo; }
+run() {
+	if echo "$*" >$R; then
+		sed 's/^/@@BENCH /' $R
+	else
+		say "error cmd='$*'"
+		rc=1
+		return 1
+	fi
+}
+bytes() {
+	case $1 in
+	*G) echo $((${1%G} << 30)) ;;
+	*M) echo $((${1%M} << 20)) ;;
+	*) echo "$1" ;;
+	esac
+}
+# Largest range, in whole GiB, whose memmap (sizeof(struct page) per 4 KiB)
+# fits MAX_PCT % of MemAvailable.
+max_size() {
+	avail_kb=$(sed -n 's/^MemAvailable: *\([0-9]*\) kB/\1/p' /proc/meminfo)
+	sp=$(sed -n 's/.*sizeof_page=\([0-9]*\).*/\1/p' $R)
+	gib=$((avail_kb * 1024 / 100 * MAX_PCT / sp * 4096 >> 30))
+	echo $((gib << 30))
+}
+
+say "kernel $(uname -r)"
+if grep -qw la57 /proc/cpuinfo; then say "paging 5"; else say "paging 4"; fi
+say "cpu $(grep -m1 'address sizes' /proc/cpuinfo | sed 's/.*: //')"
+meminfo boot
+dmesg | grep -E 'Memory: [0-9]+K/|mem_section|device private|devmem' |
+	sed 's/^/@@BENCH dmesg /'
+# Console: warnings and worse only (scripts/vm still sees any WARNING/BUG),
+# so that kernel messages do not cut into the result lines.
+echo 5 >/proc/sys/kernel/printk
+insmod $B/devmem_bench.ko || { say "error insmod"; exit 1; }
+run info
+meminfo insmod
+window=$(sed -n 's/.*window built=1 enabled=\([01]\).*/\1/p' $R)
+[ "$window" = 1 ] && apis="window legacy" || apis=legacy
+
+if [ "$MODE" = memory ]; then
+	rmmod devmem_bench
+	exit $rc
+fi
+
+echo "== reservation"
+for api in $apis; do
+	run reserve $api $RES_SIZE $RES_COUNT
+done
+
+echo "== registration"
+run info >/dev/null
+max=$(max_size)
+say "max_size bytes=$max"
+for s in $(echo "$REG_SIZES" | tr , " "); do
+	[ "$s" = max ] && sz=$max || sz=$(bytes "$s")
+	for api in $apis; do
+		run register $api "$sz" "$REG_REPEATS"
+	done
+done
+
+echo "== migration throughput (test_hmm)"
+# hmm_bench output with a prefix; its exit status counts.
+hb() {
+	_p=$1
+	shift
+	_o=$($B/hmm_bench "$@") || { rc=1; say "error hmm_bench $*"; }
+	echo "$_o" | sed -e "s/^hmm_bench: /@@BENCH $_p/" \
+		-e "s/^devmem_bench: /@@BENCH $_p/"
+}
+tput() {
+	hb "$1 " throughput /dev/hmm_dmirror0 1024 "$MIG_ITER"
+	hb "$1 " throughput /dev/hmm_dmirror0 512 "$MIG_ITER" thp
+}
+if modprobe test_hmm; then
+	say "test_hmm placement=$([ "$window" = 1 ] && echo window || echo legacy) $(head -c 200 /proc/device_private 2>/dev/null | tr '\n' ' ')"
+	tput "tput placement=$([ "$window" = 1 ] && echo window || echo legacy)"
+	rmmod test_hmm
+	if [ "$window" = 1 ] && modprobe test_hmm legacy_placement=1; then
+		tput "tput placement=legacy-same-kernel"
+		rmmod test_hmm
+	fi
+else
+	say "error modprobe test_hmm"
+	rc=1
+fi
+
+echo "== scale"
+run info >/dev/null
+max=$(max_size)
+api=${apis%% *}
+meminfo before-hold
+if run hold "$api" "$max"; then
+	meminfo holding
+	# The module's "migrate" line, then hmm_bench's own check line.
+	hb "" migrate $R "$SCALE_PAGES"
+	run unhold
+	meminfo after-unhold
+fi
+rmmod devmem_bench || { say "error rmmod"; rc=1; }
+say "done rc=$rc"
+exit $rc
