@@ -950,7 +950,7 @@ TEST_F_TIMEOUT(hmm, more_regions, 600)
 	 * programs left registered on it: the migration below then needs two
 	 * new chunks.
 	 */
-	ASSERT_EQ(dmirror_ioctl(self->fd0, HMM_DMIRROR_RELEASE, NULL, NULL, 0,
+	ASSERT_EQ(dmirror_ioctl(self->fd0, HMM_DMIRROR_RELEASE, NULL, NULL, 1,
 				NULL), 0);
 	nb = device_ranges(before, MAX_RANGES);
 	ASSERT_EQ(buf_alloc(b, size, THP_SIZE), 0);
