@@ -181,6 +181,43 @@ static int pagemap_scan(int pm, void *p, size_t len, size_t *ndev, size_t *nbad,
 	return 0;
 }
 
+/*
+ * Printed when pagemap disagrees with what the migration returned: what
+ * pagemap shows (again after 200 ms) and what the device's mirror sees
+ * (HMM_DMIRROR_SNAPSHOT: the CPU page table through hmm_range_fault()).
+ */
+static void diagnose(int fd, int pm, uint8_t *p, size_t len, unsigned long round)
+{
+	size_t n = len / psz, ndev, nbad, npres, nmig, cnt[256] = { 0 };
+	uint8_t *snap = malloc(n);
+	struct hmm_dmirror_cmd c = { .addr = (uintptr_t)p, .npages = n };
+	uint64_t e0 = 0;
+
+	pagemap_scan(pm, p, len, &ndev, &nbad, &npres, &nmig);
+	pread(pm, &e0, 8, (uintptr_t)p / psz * 8);
+	printf("# stress_hmm %s: round %lu diag: pagemap now: %zu device, %zu present, %zu migrating, %zu other; first entry 0x%016llx\n",
+	       name, round, ndev, npres, nmig, nbad, (unsigned long long)e0);
+	if (snap) {
+		c.ptr = (uintptr_t)snap;
+		if (ioctl(fd, HMM_DMIRROR_SNAPSHOT, &c) == 0) {
+			for (size_t i = 0; i < n; i++)
+				cnt[snap[i]]++;
+			printf("# stress_hmm %s: round %lu diag: snapshot:", name, round);
+			for (int v = 0; v < 256; v++)
+				if (cnt[v])
+					printf(" 0x%02x:%zu", v, cnt[v]);
+			printf("\n");
+		} else {
+			printf("# stress_hmm %s: round %lu diag: snapshot: %s\n", name, round, strerror(errno));
+		}
+		free(snap);
+	}
+	usleep(200000);
+	pagemap_scan(pm, p, len, &ndev, &nbad, &npres, &nmig);
+	printf("# stress_hmm %s: round %lu diag: pagemap +200ms: %zu device, %zu present, %zu migrating, %zu other\n",
+	       name, round, ndev, npres, nmig, nbad);
+}
+
 static void touch(volatile uint8_t *p, size_t len)
 {
 	for (size_t off = 0; off < len; off += psz)
@@ -327,9 +364,10 @@ int main(int argc, char **argv)
 		}
 		bad_pm += nbad;
 		if (n > 0 && ndev != (size_t)n) {
-			printf("# stress_hmm %s: round %lu: %ld pages migrated, pagemap shows %zu on the device\n",
-			       name, rounds, n, ndev);
+			printf("# stress_hmm %s: round %lu: %ld pages migrated (%lu retries so far), pagemap shows %zu on the device, %zu present, %zu migrating\n",
+			       name, rounds, n, retries, ndev, npres, nmig);
 			bad_pm++;
+			diagnose(fd, pm, p, len, rounds);
 		}
 		if (!strcmp(mode, "regcycle")) {
 			if (dcmd(fd, HMM_DMIRROR_RELEASE, p, mirror, len, NULL) < 0) {

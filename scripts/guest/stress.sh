@@ -42,7 +42,7 @@ echo "== robust2: stress"
 echo "kernel: $(uname -r)"
 if grep -qw la57 /proc/cpuinfo; then echo "paging: 5-level (la57)"; else echo "paging: 4-level"; fi
 echo "workers: regcycle, migrate0, migrate1, hotplug; ${SECS} s; ${MIB} MiB per hmm worker"
-ktap_plan 9
+ktap_plan 10
 
 bad_re='BUG:|WARNING:|Oops|general protection|Kernel panic|UBSAN|KASAN|kmemleak|RCU detected stall|blocked for more than|Bad page'
 dmesg_lines0=$(dmesg | wc -l)
@@ -134,10 +134,15 @@ if [ $HOST = 1 ]; then
 	hotplug_worker >$T/hotplug.out 2>&1 &
 	p_hp=$!
 fi
-# Progress every 30 s while the workers run.
+# Progress every 30 s while the workers run; device memory must never show
+# up in /proc/iomem (it lives in the window, listed in /proc/device_private).
+ticks=0 iomem_dev=0
 while kill -0 $p_reg 2>/dev/null || kill -0 $p_m0 2>/dev/null || kill -0 $p_m1 2>/dev/null; do
 	sleep 30
-	echo "# t=$(($(date +%s) - t0))s device_private ranges: $(($(wc -l </proc/device_private) - 1)), MemTotal $(mem_total_kb) kB"
+	ticks=$((ticks + 1))
+	n=$(grep -c -i -E 'hmm_dmirror|device private' /proc/iomem)
+	iomem_dev=$((iomem_dev + n))
+	echo "# t=$(($(date +%s) - t0))s device_private ranges: $(($(wc -l </proc/device_private) - 1)), iomem device ranges: $n, MemTotal $(mem_total_kb) kB"
 done
 wait $p_reg; rc_reg=$?
 wait $p_m0; rc_m0=$?
@@ -156,6 +161,12 @@ if [ $HOST = 1 ]; then
 	[ $rc_hp = 0 ] && t_ok "stress_hotplug (pc-dimm add/online/fill/offline/remove)" || t_fail "stress_hotplug"
 else
 	t_skip "stress_hotplug: no pc-dimm hotplug (run with the DIMM guest: scripts/robust stress)"
+fi
+
+if [ $iomem_dev = 0 ] && [ $ticks -gt 0 ]; then
+	t_ok "no device memory in /proc/iomem at any of $ticks samples"
+else
+	t_fail "device memory in /proc/iomem ($iomem_dev lines over $ticks samples)"
 fi
 
 # Totals over the workers.

@@ -15,6 +15,7 @@
 #include <linux/mmzone.h>
 #include <linux/pgtable.h>
 #include <asm/pgtable.h>
+#include <asm/cpu_entry_area.h>
 #include <asm/special_insns.h>
 #include <asm/tlbflush.h>
 
