@@ -41,6 +41,11 @@ use kernel::{
             MigrateSrc,
             MigrateVma, //
         },
+        virt::{
+            flags,
+            vm_flags_t,
+            VmaRef, //
+        },
         MmWithUser,
     },
     new_spinlock,
@@ -281,9 +286,25 @@ fn cmd_range(cmd: &HmmDmirrorCmd, max_pages: usize) -> Result<(usize, usize)> {
     Ok((start, end))
 }
 
+/// VMAs that `migrate_vma_setup()` refuses: they cannot hold device-private pages.
+const NO_DEVICE_PAGES: vm_flags_t =
+    flags::HUGETLB | flags::IO | flags::DONTEXPAND | flags::PFNMAP | flags::MIXEDMAP;
+
+/// Checks that the device may migrate the pages of `vma`, as `test_hmm` does.
+fn check_migrate_vma(vma: &VmaRef) -> Result {
+    if vma.flags() & flags::READ == 0 {
+        return Err(EINVAL);
+    }
+    Ok(())
+}
+
 impl DmirrorFile {
     /// `HMM_DMIRROR_READ` and `HMM_DMIRROR_WRITE`.
-    fn access(&self, mm: &MmWithUser, cmd: &mut HmmDmirrorCmd, write: bool) -> Result {
+    ///
+    /// With `fault`, pages that are not on the device are accessed through the CPU, which faults
+    /// them in; without it, such a page fails the call with `ENOENT` (what the device sees of a
+    /// range it was asked to migrate).
+    fn access(&self, mm: &MmWithUser, cmd: &mut HmmDmirrorCmd, write: bool, fault: bool) -> Result {
         // Like `test_hmm`, any size that fits the address space is accepted.
         let (start, end) = cmd_range(cmd, usize::MAX >> kernel::page::PAGE_SHIFT)?;
         let ptr = usize::try_from(cmd.ptr).map_err(|_| EINVAL)?;
@@ -313,6 +334,18 @@ impl DmirrorFile {
                 while addr < chunk_end {
                     let vma = guard.vma_lookup(addr).ok_or(EFAULT)?;
                     let vma_end = min(chunk_end, vma.end());
+                    // Like a device fault through hmm_range_fault(): no access without the
+                    // permission.
+                    if vma.flags() & flags::READ == 0 {
+                        return Err(EFAULT);
+                    }
+                    if write && vma.flags() & flags::WRITE == 0 {
+                        return Err(EPERM);
+                    }
+                    if vma.flags() & NO_DEVICE_PAGES != 0 {
+                        addr = vma_end;
+                        continue;
+                    }
                     let migration = MigrateVma::setup(
                         vma,
                         addr,
@@ -348,6 +381,9 @@ impl DmirrorFile {
                 if off >= len {
                     break;
                 }
+                if !fault {
+                    return Err(ENOENT);
+                }
                 let addr = UserPtr::from_addr(chunk + off);
                 let data = &mut buf[off..off + PAGE_SIZE];
                 if write {
@@ -357,8 +393,9 @@ impl DmirrorFile {
                 }
                 faulted = true;
             }
+            // Like `test_hmm`, the first fault brings in the rest of the range: one per call.
             if faulted {
-                cmd.faults += 1;
+                cmd.faults = 1;
             }
 
             if !write {
@@ -384,6 +421,7 @@ impl DmirrorFile {
             let mut addr = start;
             while addr < end {
                 let vma = guard.vma_lookup(addr).ok_or(EINVAL)?;
+                check_migrate_vma(vma)?;
                 let step_end = min(min(end, vma.end()), addr + CHUNK_PAGES * PAGE_SIZE);
                 let mut migration =
                     MigrateVma::setup(vma, addr, step_end, MigrateSelect::System, pagemap)?;
@@ -409,8 +447,9 @@ impl DmirrorFile {
                 addr = step_end;
             }
         }
-        // Return what the device sees.
-        self.access(mm, cmd, false)
+        // Return what the device sees: pages that did not move (shared ones, for instance) fail
+        // the call with `ENOENT`, as in `test_hmm`.
+        self.access(mm, cmd, false, false)
     }
 
     /// `HMM_DMIRROR_MIGRATE_TO_SYS`.
@@ -424,6 +463,7 @@ impl DmirrorFile {
         let mut addr = start;
         while addr < end {
             let vma = guard.vma_lookup(addr).ok_or(EINVAL)?;
+            check_migrate_vma(vma)?;
             let step_end = min(min(end, vma.end()), addr + CHUNK_PAGES * PAGE_SIZE);
             let mut migration =
                 MigrateVma::setup(vma, addr, step_end, MigrateSelect::DevicePrivate, pagemap)?;
@@ -464,8 +504,8 @@ impl MiscDevice for DmirrorFile {
         let task = kernel::current!();
         let mm = task.mm().ok_or(EINVAL)?;
         match cmd {
-            HMM_DMIRROR_READ => me.access(mm, &mut c, false)?,
-            HMM_DMIRROR_WRITE => me.access(mm, &mut c, true)?,
+            HMM_DMIRROR_READ => me.access(mm, &mut c, false, true)?,
+            HMM_DMIRROR_WRITE => me.access(mm, &mut c, true, true)?,
             HMM_DMIRROR_MIGRATE_TO_DEV => me.migrate_to_dev(mm, &mut c)?,
             _ => me.migrate_to_sys(mm, &mut c)?,
         }
