@@ -6,14 +6,15 @@
 # KEY=VALUE arguments:
 #   MODE=full|memory   memory: boot-time memory figures only
 #   RES_COUNT=1000 RES_SIZE=268435456   reservation figure
-#   REG_SIZES=1G,4G,max REG_REPEATS=3 registration figure ("max": the
-#                      largest range whose memmap fits MAX_PCT % of MemAvailable)
+#   REG_SIZES=1G,4G,max REG_REPEATS=7 REG_MAX_REPEATS=3 registration figure
+#                      ("max": the largest range whose memmap fits MAX_PCT %
+#                      of MemAvailable; the APIs alternate, one sample a call)
 #   MAX_PCT=60
-#   MIG_ITER=50        migration round trips per buffer size
+#   MIG_ITER=10 MIG_ROUNDS=5  migration round trips per buffer size and round
 #   SCALE_PAGES=16384  pages migrated into the largest range
 . /smdm/lib.sh
 MODE=full RES_COUNT=1000 RES_SIZE=268435456 REG_SIZES=1G,4G,max
-REG_REPEATS=3 MAX_PCT=60 MIG_ITER=50 SCALE_PAGES=16384
+REG_REPEATS=7 REG_MAX_REPEATS=3 MAX_PCT=60 MIG_ITER=10 MIG_ROUNDS=5 SCALE_PAGES=16384
 for a in "$@"; do case $a in *=*) eval "${a%%=*}=\"\${a#*=}\"" ;; esac; done
 B=/tests/bench
 R=/sys/kernel/debug/devmem_bench/run
@@ -54,7 +55,7 @@ dmesg | grep -E 'Memory: [0-9]+K/|mem_section|device private|devmem' |
 	sed 's/^/@@BENCH dmesg /'
 # Console: warnings and worse only (scripts/vm still sees any WARNING/BUG),
 # so that kernel messages do not cut into the result lines.
-echo 5 >/proc/sys/kernel/printk
+dmesg -n 5 2>/dev/null || echo 5 >/proc/sys/kernel/printk
 insmod $B/devmem_bench.ko || { say "error insmod"; exit 1; }
 run info
 meminfo insmod
@@ -77,8 +78,16 @@ max=$(max_size)
 say "max_size bytes=$max"
 for s in $(echo "$REG_SIZES" | tr , " "); do
 	[ "$s" = max ] && sz=$max || sz=$(bytes "$s")
-	for api in $apis; do
-		run register $api "$sz" "$REG_REPEATS"
+	n=$REG_REPEATS
+	[ "$s" = max ] && n=$REG_MAX_REPEATS
+	# One sample per call, the APIs alternating: load on the host drifts,
+	# and both APIs should see the same drift.
+	i=0
+	while [ $i -lt "$n" ]; do
+		for api in $apis; do
+			run register $api "$sz" 1
+		done
+		i=$((i + 1))
 	done
 done
 
@@ -95,18 +104,33 @@ tput() {
 	hb "$1 " throughput /dev/hmm_dmirror0 1024 "$MIG_ITER"
 	hb "$1 " throughput /dev/hmm_dmirror0 512 "$MIG_ITER" thp
 }
-if modprobe test_hmm; then
-	say "test_hmm placement=$([ "$window" = 1 ] && echo window || echo legacy) $(head -c 200 /proc/device_private 2>/dev/null | tr '\n' ' ')"
-	tput "tput placement=$([ "$window" = 1 ] && echo window || echo legacy)"
-	rmmod test_hmm
-	if [ "$window" = 1 ] && modprobe test_hmm legacy_placement=1; then
-		tput "tput placement=legacy-same-kernel"
+# MIG_ROUNDS rounds; in each, test_hmm is loaded once per placement the
+# kernel has (window, then legacy_placement=1), so both see the same load.
+placement=legacy
+[ "$window" = 1 ] && placement=window
+say "test_hmm placement=$placement"
+r=0
+while [ $r -lt "$MIG_ROUNDS" ]; do
+	if modprobe test_hmm; then
+		[ $r = 0 ] && head -c 300 /proc/device_private 2>/dev/null |
+			tr '\n' ' ' | sed 's/^/@@BENCH device_private /' && echo
+		tput "tput placement=$placement round=$r"
 		rmmod test_hmm
+	else
+		say "error modprobe test_hmm"
+		rc=1
 	fi
-else
-	say "error modprobe test_hmm"
-	rc=1
-fi
+	if [ "$window" = 1 ]; then
+		if modprobe test_hmm legacy_placement=1; then
+			tput "tput placement=legacy-same-kernel round=$r"
+			rmmod test_hmm
+		else
+			say "error modprobe test_hmm legacy_placement=1"
+			rc=1
+		fi
+	fi
+	r=$((r + 1))
+done
 
 echo "== scale"
 run info >/dev/null
