@@ -16,7 +16,7 @@
  *   fi_hmm random ROUNDS [thp]
  *	Like sweep, but with /proc/thread-self/make-it-fail set around the
  *	migration: the probability/interval/times set in debugfs decide.
- *   fi_hmm load MODULE.ko
+ *   fi_hmm load MODULE.ko [PARAMS]
  *	finit_module() with make-it-fail set; prints the result.
  *   fi_hmm count [thp]
  *	How many injection points (after the stack filter) one registration
@@ -177,11 +177,11 @@ static long check(const char *p, size_t len, uint32_t seed)
 	return -1;
 }
 
-static int read_ranges(const char *name, struct range *r, int max)
+static int read_ranges_in(const char *path, const char *name, struct range *r, int max)
 {
 	char line[256], nm[128];
 	unsigned long long s, e;
-	FILE *f = fopen("/proc/device_private", "r");
+	FILE *f = fopen(path, "r");
 	int n = 0;
 
 	if (!f)
@@ -197,9 +197,20 @@ static int read_ranges(const char *name, struct range *r, int max)
 	return n;
 }
 
+static int read_ranges(const char *name, struct range *r, int max)
+{
+	return read_ranges_in("/proc/device_private", name, r, max);
+}
+
+/* test_hmm's ranges: in the window, or in /proc/iomem (legacy_placement=1). */
 static int dev_ranges(struct range *r)
 {
-	return read_ranges("hmm_dmirror", r, MAX_RANGES);
+	int n = read_ranges("hmm_dmirror", r, MAX_RANGES), m;
+
+	if (n < 0)
+		n = 0;
+	m = read_ranges_in("/proc/iomem", "hmm_dmirror", r + n, MAX_RANGES - n);
+	return n + (m > 0 ? m : 0);
 }
 
 static int pagemap_fd = -1;
@@ -258,8 +269,8 @@ static int buf_new(struct buf *b, bool thp, uint32_t seed)
 	if (b->map == MAP_FAILED)
 		return -errno;
 	b->p = (char *)(((uintptr_t)b->map + THP_SIZE - 1) & ~(THP_SIZE - 1));
-	if (thp)
-		madvise(b->p, b->len, MADV_HUGEPAGE);
+	/* Small rounds must not get a THP that the migration would split. */
+	madvise(b->p, b->len, thp ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
 	fill(b->p, b->len, seed);
 	b->mirror = malloc(b->len);
 	if (!b->mirror)
@@ -482,7 +493,7 @@ static int do_random(unsigned int rounds, bool thp)
 	return failures ? 1 : 0;
 }
 
-static int do_load(const char *ko)
+static int do_load(const char *ko, const char *params)
 {
 	long long t0 = times_left();
 	int fd = open(ko, O_RDONLY), ret;
@@ -493,7 +504,7 @@ static int do_load(const char *ko)
 		return 2;
 	}
 	set_fd(mif_fd, 1);
-	ret = syscall(SYS_finit_module, fd, "", 0) ? -errno : 0;
+	ret = syscall(SYS_finit_module, fd, params, 0) ? -errno : 0;
 	set_fd(mif_fd, 0);
 	printf("result load=%d injections=%lld%s%s\n", ret, t0 - times_left(),
 	       ret ? " " : "", ret ? strerror(-ret) : "");
@@ -631,7 +642,7 @@ int main(int argc, char **argv)
 	if (argc >= 3 && !strcmp(argv[1], "filter"))
 		return do_filter(argv[2]);
 	if (argc >= 3 && !strcmp(argv[1], "load"))
-		return do_load(argv[2]);
+		return do_load(argv[2], argc > 3 ? argv[3] : "");
 	if (argc >= 2 && !strcmp(argv[1], "check"))
 		return open_common() ? 2 : do_check();
 	if (argc >= 4 && !strcmp(argv[1], "sweep"))
@@ -643,6 +654,6 @@ int main(int argc, char **argv)
 		return open_common() ? 2 : do_random(atoi(argv[2]), thp);
 	}
 	fprintf(stderr, "usage: fi_hmm filter FUNC|none | sweep FIRST LAST [thp] | "
-		"random ROUNDS [thp] | load KO | count [thp] | check\n");
+		"random ROUNDS [thp] | load KO [PARAMS] | count [thp] | check\n");
 	return 2;
 }

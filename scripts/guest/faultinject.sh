@@ -9,7 +9,7 @@
 #	BUILD_DIR/tests/guest-progs/ (the guest sees it in /tests/guest-progs).
 # Guest side:
 #   scripts/vm --kernel series --debug --run scripts/guest/faultinject.sh [KEY=VALUE...]
-#	FI_SWEEP_MAX=300   last fail-nth of each sweep (they stop by themselves
+#	FI_SWEEP_FIRST=1 FI_SWEEP_MAX=300   fail-nth range of each sweep (they stop by themselves
 #	                   when a migration passes fewer injection points)
 #	FI_BATCH=10        fail-nth values per module load
 #	FI_RANDOM_LOADS=6  module loads in the random (probability) phase,
@@ -22,7 +22,10 @@
 #	FI_LOAD_ITERS=8    module loads with injection in finit_module()
 #	FI_HMM_MIGRATE=1   run selftests/hmm/hmm_migrate at the end
 #	FI_BUDGET=2400     seconds; sweeps stop (and say so) past this
-#	FI_PHASES="small thp random load"   the phases to run (the others
+#	FI_MODPARAMS=      test_hmm parameters, e.g. legacy_placement=1 (the
+#	                   placement before the series, for an A/B); the window
+#	                   check at the end then fails by design
+#	FI_PHASES=small,thp,random,load   the phases to run (the others
 #	                   print a KTAP skip); the checks after them always run
 #
 # The phases:
@@ -71,7 +74,8 @@ FI_RANDOM_THP=${FI_RANDOM_THP:-0}
 FI_LOAD_ITERS=${FI_LOAD_ITERS:-8}
 FI_HMM_MIGRATE=${FI_HMM_MIGRATE:-1}
 FI_BUDGET=${FI_BUDGET:-2400}
-FI_PHASES=${FI_PHASES:-small thp random load}
+FI_PHASES=$(echo "${FI_PHASES:-small,thp,random,load}" | tr , " ")
+FI_MODPARAMS=${FI_MODPARAMS:-}
 FI=/tests/guest-progs/fi_hmm
 # The stack-trace filter: test_hmm's chunk registration (the device page
 # allocation around it if the compiler inlined it).
@@ -146,9 +150,9 @@ unload() { # rmmod, then no test_hmm range may be left
 		rmmod test_hmm || { echo "# rmmod test_hmm failed"; leftovers=$((leftovers + 1)); }
 	fi
 	unloads=$((unloads + 1))
-	if grep -q hmm_dmirror /proc/device_private; then
+	if grep -q hmm_dmirror /proc/device_private /proc/iomem; then
 		echo "# after unload $unloads: test_hmm ranges left in /proc/device_private:"
-		sed 's/^/#   /' /proc/device_private
+		grep hmm_dmirror /proc/device_private /proc/iomem | sed 's/^/#   /'
 		leftovers=$((leftovers + 1))
 	fi
 }
@@ -157,13 +161,13 @@ over_budget() { [ $(($(date +%s) - T0)) -gt "$FI_BUDGET" ]; }
 
 # 1, 2: fail-nth sweeps.
 sweep() { # name thp|small
-	_n=1 _hits=0 _rounds=0 _bad=0 _done=0 _loads=0 _thp=0
+	_n=${FI_SWEEP_FIRST:-1} _hits=0 _rounds=0 _bad=0 _done=0 _loads=0 _thp=0
 	while [ $_n -le "$FI_SWEEP_MAX" ]; do
 		if over_budget; then
 			echo "# $1: stopped by the time budget at fail-nth $_n"
 			break
 		fi
-		modprobe test_hmm || { echo "# modprobe test_hmm failed"; _bad=$((_bad + 1)); break; }
+		modprobe test_hmm $FI_MODPARAMS || { echo "# modprobe test_hmm failed"; _bad=$((_bad + 1)); break; }
 		_loads=$((_loads + 1))
 		$FI filter $CHUNK_FUNCS >/tmp/fi-filter || { cat /tmp/fi-filter; _bad=$((_bad + 1)); }
 		if [ $_loads = 1 ]; then
@@ -179,7 +183,7 @@ sweep() { # name thp|small
 		unload
 		check_dmesg "$1 fail-nth $_n-$_last"
 		[ -n "$_res" ] || { echo "# no result from fi_hmm"; _bad=$((_bad + 1)); break; }
-		eval "$(echo "$_res" | sed 's/^result //; s/\([a-z]*\)=/r_\1=/g')"
+		eval "$(echo "$_res" | sed 's/^result //; s/\([a-z_]*\)=/r_\1=/g')"
 		_hits=$((_hits + r_hits)) _rounds=$((_rounds + r_rounds)) _thp=$((_thp + r_thp_backed))
 		if [ "$r_exhausted" = 1 ]; then _done=1; break; fi
 		_n=$r_next
@@ -207,7 +211,7 @@ for a in failslab fail_page_alloc; do echo "$FI_PROB" >$D/$a/probability; done
 _bad=0 _hits=0 _inj=0 i=0
 while [ $i -lt "$FI_RANDOM_LOADS" ]; do
 	i=$((i + 1))
-	modprobe test_hmm || { _bad=$((_bad + 1)); break; }
+	modprobe test_hmm $FI_MODPARAMS || { _bad=$((_bad + 1)); break; }
 	$FI filter $CHUNK_FUNCS >/tmp/fi-filter || { cat /tmp/fi-filter; _bad=$((_bad + 1)); }
 	_k=small
 	[ "$FI_RANDOM_THP" = 1 ] && [ $((i % 2)) = 0 ] && _k=thp
@@ -217,7 +221,7 @@ while [ $i -lt "$FI_RANDOM_LOADS" ]; do
 	unload
 	check_dmesg "random load $i ($_k)"
 	[ -n "$_res" ] || { _bad=$((_bad + 1)); continue; }
-	eval "$(echo "$_res" | sed 's/^result //; s/\([a-z]*\)=/r_\1=/g')"
+	eval "$(echo "$_res" | sed 's/^result //; s/\([a-z_]*\)=/r_\1=/g')"
 	_hits=$((_hits + r_hits)) _inj=$((_inj + r_injections))
 done
 for a in failslab fail_page_alloc; do echo 0 >$D/$a/probability; done
@@ -241,9 +245,9 @@ while [ $i -lt "$FI_LOAD_ITERS" ]; do
 	i=$((i + 1))
 	if [ $((i % 2)) = 1 ]; then _f=memremap_pages; else _f=$rfunc; fi
 	$FI filter $_f >/tmp/fi-filter || { cat /tmp/fi-filter; _bad=$((_bad + 1)); }
-	_res=$($FI load "$ko")
+	_res=$($FI load "$ko" "$FI_MODPARAMS")
 	echo "# load $i (filter $_f): $_res"
-	eval "$(echo "$_res" | sed 's/^result //; s/ [A-Z].*//; s/\([a-z]*\)=/r_\1=/g')"
+	eval "$(echo "$_res" | sed 's/^result //; s/ [A-Z].*//; s/\([a-z_]*\)=/r_\1=/g')"
 	_inj=$((_inj + r_injections))
 	if [ "$r_load" = 0 ]; then
 		_ok=$((_ok + 1))
@@ -285,7 +289,7 @@ else
 fi
 
 # The window with injection off: placement, data, the selftest.
-modprobe test_hmm
+modprobe test_hmm $FI_MODPARAMS
 if $FI check >/tmp/fi-out 2>&1; then
 	sed -n 's/^# /# check: /p' /tmp/fi-out
 	t_ok "window usable after fault injection: THP and small migration in the window, data intact"
@@ -295,7 +299,7 @@ else
 fi
 _hm=1
 if [ "$FI_HMM_MIGRATE" = 1 ] && [ -x /tests/hmm/hmm_migrate ]; then
-	rmmod test_hmm && modprobe test_hmm
+	rmmod test_hmm && modprobe test_hmm $FI_MODPARAMS
 	echo "# selftests/hmm/hmm_migrate after fault injection"
 	(cd /tests/hmm && ./hmm_migrate) >/tmp/hmm-migrate.out 2>&1
 	_hm=$?
