@@ -6,15 +6,16 @@
 # KEY=VALUE arguments:
 #   MODE=full|memory   memory: boot-time memory figures only
 #   RES_COUNT=1000 RES_SIZE=268435456   reservation figure
-#   REG_SIZES=1G,4G,max REG_REPEATS=7 REG_MAX_REPEATS=3 registration figure
+#   REG_SIZES=1G,4G,max REG_REPEATS=8 REG_MAX_REPEATS=4 registration figure
 #                      ("max": the largest range whose memmap fits MAX_PCT %
 #                      of MemAvailable; the APIs alternate, one sample a call)
+#   REG_MAX=BYTES      size used for "max" instead of computing it
 #   MAX_PCT=60
 #   MIG_ITER=10 MIG_ROUNDS=5  migration round trips per buffer size and round
 #   SCALE_PAGES=16384  pages migrated into the largest range
 . /smdm/lib.sh
 MODE=full RES_COUNT=1000 RES_SIZE=268435456 REG_SIZES=1G,4G,max
-REG_REPEATS=7 REG_MAX_REPEATS=3 MAX_PCT=60 MIG_ITER=10 MIG_ROUNDS=5 SCALE_PAGES=16384
+REG_REPEATS=8 REG_MAX_REPEATS=4 MAX_PCT=60 MIG_ITER=10 MIG_ROUNDS=5 SCALE_PAGES=16384
 for a in "$@"; do case $a in *=*) eval "${a%%=*}=\"\${a#*=}\"" ;; esac; done
 B=/tests/bench
 R=/sys/kernel/debug/devmem_bench/run
@@ -77,14 +78,17 @@ run info >/dev/null
 max=$(max_size)
 say "max_size bytes=$max"
 for s in $(echo "$REG_SIZES" | tr , " "); do
-	[ "$s" = max ] && sz=$max || sz=$(bytes "$s")
+	[ "$s" = max ] && sz=${REG_MAX:-$max} || sz=$(bytes "$s")
 	n=$REG_REPEATS
 	[ "$s" = max ] && n=$REG_MAX_REPEATS
-	# One sample per call, the APIs alternating: load on the host drifts,
-	# and both APIs should see the same drift.
+	# One sample per call, the APIs alternating, each going first in every
+	# other pair: load on the host drifts, and both APIs should see the
+	# same drift and the same order effects.
 	i=0
 	while [ $i -lt "$n" ]; do
-		for api in $apis; do
+		reg_apis=$apis
+		[ $((i % 2)) = 1 ] && [ "$window" = 1 ] && reg_apis="legacy window"
+		for api in $reg_apis; do
 			run register $api "$sz" 1
 		done
 		i=$((i + 1))
