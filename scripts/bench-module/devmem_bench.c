@@ -28,7 +28,8 @@
  *
  * API is "window" (request_device_private_region()) or "legacy"
  * (request_free_mem_region(&iomem_resource, ...)).  Bad input gives -EINVAL,
- * an API the kernel lacks -EOPNOTSUPP, a second hold -EBUSY.
+ * an API the kernel lacks -EOPNOTSUPP, a second hold -EBUSY, a range whose
+ * memmap exceeds MemAvailable -ENOMEM.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -290,6 +291,15 @@ static struct dev_pagemap *bench_map(enum bench_api api, unsigned long size,
 	struct resource *res;
 	void *ptr;
 	u64 t0;
+
+	/*
+	 * Refuse a range whose memmap cannot fit in the memory available now,
+	 * rather than letting the vmemmap allocations run the guest out of
+	 * memory.
+	 */
+	if ((size >> PAGE_SHIFT) > (si_mem_available() << PAGE_SHIFT) /
+				   sizeof(struct page))
+		return ERR_PTR(-ENOMEM);
 
 	pgmap = kzalloc_obj(*pgmap);
 	if (!pgmap)

@@ -302,6 +302,19 @@ def main():
         row("scale", "register >=64 GiB", None, None, None, ">=64 GiB", False,
             f"hold failed: {h}")
 
+    # bad input
+    for name in ("series-4level", "base-4level"):
+        bad = [d for k, d, _ in logs[name] if k == "badinput"]
+        acc = [b for k, d, b in logs[name] if k == "badinput" and
+               d.get("result") != "rejected"]
+        rc_ = meta.get("vm_rc", {}).get(name)
+        row("bad input", f"{name}: malformed or impossible commands to "
+            "devmem_bench rejected", len(bad) - len(acc), None, None,
+            "all rejected, no WARN", bool(bad) and not acc and rc_ == 0,
+            "scripts/vm exit 0 means no WARNING/BUG/Oops in the console; "
+            "includes a 64 TiB register (memmap larger than the guest)"
+            + (f"; accepted: {acc}" if acc else ""))
+
     status = {n: meta.get("vm_rc", {}).get(n) for n in logs}
     result = {"meta": meta, "vm_rc": status, "rows": rows,
               "hotpaths": hp, "raw": {n: [b for _, _, b in r if not b.startswith(("meminfo", "reserve_calls"))]

@@ -148,6 +148,20 @@ if run hold "$api" "$max"; then
 	run unhold
 	meminfo after-unhold
 fi
+echo "== bad input (each must fail with an errno, no kernel warning)"
+api=${apis%% *}
+for c in "" nonsense "reserve $api 0 5" "reserve $api 1000 1" \
+	"reserve $api $RES_SIZE 0" "reserve bogus $RES_SIZE 1" \
+	"register $api 123 1" "register $api 1073741824 0" \
+	"register $api 70368744177664 1" "hold $api 0" "migrate 0x1000 1" \
+	unhold; do
+	if echo "$c" >$R 2>/tmp/bench-err; then
+		say "badinput cmd='$c' result=accepted"
+		rc=1
+	else
+		say "badinput cmd='$c' result=rejected err='$(sed 's/.*: //' /tmp/bench-err)'"
+	fi
+done
 rmmod devmem_bench || { say "error rmmod"; rc=1; }
 say "done rc=$rc"
 exit $rc
