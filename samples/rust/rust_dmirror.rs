@@ -409,56 +409,16 @@ impl DmirrorFile {
         Ok(())
     }
 
-    /// `HMM_DMIRROR_MIGRATE_TO_DEV`.
-    fn migrate_to_dev(&self, mm: &MmWithUser, cmd: &mut HmmDmirrorCmd) -> Result {
-        let pagemap = &self.module.pagemap;
-        // A range larger than the device cannot fit.
-        let (start, end) = cmd_range(cmd, pagemap.nr_pages())?;
-        let backing = pagemap.data();
-        let mut buf = KVec::from_elem(0u8, PAGE_SIZE, GFP_KERNEL)?;
-        {
-            let guard = mm.mmap_read_lock();
-            let mut addr = start;
-            while addr < end {
-                let vma = guard.vma_lookup(addr).ok_or(EINVAL)?;
-                check_migrate_vma(vma)?;
-                let step_end = min(min(end, vma.end()), addr + CHUNK_PAGES * PAGE_SIZE);
-                let mut migration =
-                    MigrateVma::setup(vma, addr, step_end, MigrateSelect::System, pagemap)?;
-                for i in 0..migration.npages() {
-                    let src = match migration.src(i) {
-                        MigrateSrc::System(page) => Some(page),
-                        MigrateSrc::Empty => None,
-                        _ => continue,
-                    };
-                    let dpage = pagemap.alloc_page()?;
-                    let memory = Page::alloc_page(GFP_KERNEL | __GFP_ZERO)?;
-                    if let Some(src) = src {
-                        // SAFETY: `buf` is valid for writing a page and does not overlap `src`.
-                        unsafe { src.read_raw(buf.as_mut_ptr(), 0, PAGE_SIZE)? };
-                        // SAFETY: `buf` is valid for reading a page and does not overlap `memory`.
-                        unsafe { memory.write_raw(buf.as_ptr(), 0, PAGE_SIZE)? };
-                    }
-                    // The device page was free, so it has no memory yet.
-                    drop(backing.store(dpage.offset(), memory)?);
-                    migration.set_dst_device(i, dpage)?;
-                }
-                migration.finalize();
-                addr = step_end;
-            }
-        }
-        // Return what the device sees: pages that did not move (shared ones, for instance) fail
-        // the call with `ENOENT`, as in `test_hmm`.
-        self.access(mm, cmd, false, false)
-    }
-
-    /// `HMM_DMIRROR_MIGRATE_TO_SYS`.
-    fn migrate_to_sys(&self, mm: &MmWithUser, cmd: &mut HmmDmirrorCmd) -> Result {
-        let (start, end) = cmd_range(cmd, usize::MAX >> kernel::page::PAGE_SHIFT)?;
-        let pagemap = &self.module.pagemap;
-        let backing = pagemap.data();
-        let mut buf = KVec::from_elem(0u8, PAGE_SIZE, GFP_KERNEL)?;
-        cmd.cpages = 0;
+    /// Migrates the range `[start, end)` of `mm` in steps of at most [`CHUNK_PAGES`] pages,
+    /// none of which crosses a VMA: each step collects the pages that `select` picks, `step`
+    /// sets their destinations, and the step is finalized.
+    fn migrate_range(
+        &self,
+        mm: &MmWithUser,
+        (start, end): (usize, usize),
+        select: MigrateSelect,
+        mut step: impl FnMut(&mut MigrateVma<'_>) -> Result,
+    ) -> Result {
         let guard = mm.mmap_read_lock();
         let mut addr = start;
         while addr < end {
@@ -466,12 +426,58 @@ impl DmirrorFile {
             check_migrate_vma(vma)?;
             let step_end = min(min(end, vma.end()), addr + CHUNK_PAGES * PAGE_SIZE);
             let mut migration =
-                MigrateVma::setup(vma, addr, step_end, MigrateSelect::DevicePrivate, pagemap)?;
-            cmd.cpages += to_system(&backing, pagemap, &mut migration, &mut buf)?;
+                MigrateVma::setup(vma, addr, step_end, select, &self.module.pagemap)?;
+            step(&mut migration)?;
             migration.finalize();
             addr = step_end;
         }
         Ok(())
+    }
+
+    /// `HMM_DMIRROR_MIGRATE_TO_DEV`.
+    fn migrate_to_dev(&self, mm: &MmWithUser, cmd: &mut HmmDmirrorCmd) -> Result {
+        let pagemap = &self.module.pagemap;
+        // A range larger than the device cannot fit.
+        let range = cmd_range(cmd, pagemap.nr_pages())?;
+        let backing = pagemap.data();
+        let mut buf = KVec::from_elem(0u8, PAGE_SIZE, GFP_KERNEL)?;
+        self.migrate_range(mm, range, MigrateSelect::System, |migration| {
+            for i in 0..migration.npages() {
+                let src = match migration.src(i) {
+                    MigrateSrc::System(page) => Some(page),
+                    MigrateSrc::Empty => None,
+                    _ => continue,
+                };
+                let dpage = pagemap.alloc_page()?;
+                let memory = Page::alloc_page(GFP_KERNEL | __GFP_ZERO)?;
+                if let Some(src) = src {
+                    // SAFETY: `buf` is valid for writing a page and does not overlap `src`.
+                    unsafe { src.read_raw(buf.as_mut_ptr(), 0, PAGE_SIZE)? };
+                    // SAFETY: `buf` is valid for reading a page and does not overlap `memory`.
+                    unsafe { memory.write_raw(buf.as_ptr(), 0, PAGE_SIZE)? };
+                }
+                // The device page was free, so it has no memory yet.
+                drop(backing.store(dpage.offset(), memory)?);
+                migration.set_dst_device(i, dpage)?;
+            }
+            Ok(())
+        })?;
+        // Return what the device sees: pages that did not move (shared ones, for instance) fail
+        // the call with `ENOENT`, as in `test_hmm`.
+        self.access(mm, cmd, false, false)
+    }
+
+    /// `HMM_DMIRROR_MIGRATE_TO_SYS`.
+    fn migrate_to_sys(&self, mm: &MmWithUser, cmd: &mut HmmDmirrorCmd) -> Result {
+        let range = cmd_range(cmd, usize::MAX >> kernel::page::PAGE_SHIFT)?;
+        let pagemap = &self.module.pagemap;
+        let backing = pagemap.data();
+        let mut buf = KVec::from_elem(0u8, PAGE_SIZE, GFP_KERNEL)?;
+        cmd.cpages = 0;
+        self.migrate_range(mm, range, MigrateSelect::DevicePrivate, |migration| {
+            cmd.cpages += to_system(&backing, pagemap, migration, &mut buf)?;
+            Ok(())
+        })
     }
 }
 

@@ -56,7 +56,8 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
-#include <lib/test_hmm_uapi.h>
+/* dmirror_ioctl(): the selftests' wrapper, from the series tree (-I). */
+#include <tools/testing/selftests/hmm/dmirror.h>
 
 #define THP_SIZE		(2UL << 20)
 #define SMALL_PAGES		16
@@ -141,19 +142,7 @@ static long get_fd(int fd)
 static int dmirror(unsigned long req, void *addr, void *ptr, unsigned long npages,
 		   struct hmm_dmirror_cmd *out)
 {
-	struct hmm_dmirror_cmd cmd = {
-		.addr = (uintptr_t)addr, .ptr = (uintptr_t)ptr, .npages = npages,
-	};
-	int ret;
-
-	do {
-		ret = ioctl(dev_fd, req, &cmd);
-	} while (ret == -1 && errno == EINTR);
-	if (ret)
-		return -errno;
-	if (out)
-		*out = cmd;
-	return 0;
+	return dmirror_ioctl(dev_fd, req, addr, ptr, npages, out);
 }
 
 static uint32_t pattern(uint32_t seed, size_t i)

@@ -41,7 +41,8 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
-#include <lib/test_hmm_uapi.h>
+/* dmirror_ioctl(): the selftests' wrapper, from the series tree (-I). */
+#include <tools/testing/selftests/hmm/dmirror.h>
 
 #define PM_PRESENT	(1ULL << 63)
 #define PM_SWAP		(1ULL << 62)
@@ -62,19 +63,12 @@ static unsigned long long transient;	/* migration entries seen */
 static long dcmd(int fd, unsigned long req, void *addr, void *ptr, size_t len,
 		 unsigned long long *faults)
 {
-	struct hmm_dmirror_cmd c = {
-		.addr = (uintptr_t)addr,
-		.ptr = (uintptr_t)ptr,
-		.npages = len / psz,
-	};
-	int ret;
+	struct hmm_dmirror_cmd c = { 0 };
+	int ret = dmirror_ioctl(fd, req, addr, ptr, len / psz, &c);
 
-	do {
-		ret = ioctl(fd, req, &c);
-	} while (ret == -1 && errno == EINTR);
 	if (faults)
 		*faults = c.faults;
-	return ret ? -errno : (long)c.cpages;
+	return ret ? ret : (long)c.cpages;
 }
 
 static inline uint64_t word(uint64_t seed, size_t i)

@@ -4,6 +4,7 @@
 # at boot already (their KTAP is in the console log).
 . /smdm/lib.sh
 # KEY=VALUE arguments (e.g. HMM_HOTPLUG_CYCLES=10) become the tests' environment.
+# HMM_SUITE=rust runs only the Rust sample's part (and the kmemleak scan).
 for a in "$@"; do case $a in *=*) export "$a" ;; esac; done
 echo "== guest facts"
 echo "kernel: $(uname -r)"
@@ -11,24 +12,26 @@ if grep -qw la57 /proc/cpuinfo; then echo "paging: 5-level (la57)"; else echo "p
 grep -m1 'address sizes' /proc/cpuinfo
 grep -q nokaslr /proc/cmdline && echo "kaslr: off" || echo "kaslr: on"
 rc=0
-modprobe test_hmm || { echo "modprobe test_hmm failed"; rc=1; }
-grep 'hmm_dmirror' /proc/iomem | sed 's/^/iomem: /'
-[ -r /proc/device_private ] && sed 's/^/device_private: /' /proc/device_private
+if [ "${HMM_SUITE:-all}" != rust ]; then
+	modprobe test_hmm || { echo "modprobe test_hmm failed"; rc=1; }
+	grep 'hmm_dmirror' /proc/iomem | sed 's/^/iomem: /'
+	[ -r /proc/device_private ] && sed 's/^/device_private: /' /proc/device_private
 
-echo "== upstream: mm/hmm-tests"
-/tests/hmm-tests || rc=1
+	echo "== upstream: mm/hmm-tests"
+	/tests/hmm-tests || rc=1
 
-if [ -f /tests/hmm/kselftest-list.txt ]; then
-	for t in $(sed 's/^[^:]*://' /tests/hmm/kselftest-list.txt); do
-		echo "== selftests/hmm: $t"
-		(cd /tests/hmm && ./$t) || rc=1
-	done
+	if [ -f /tests/hmm/kselftest-list.txt ]; then
+		for t in $(sed 's/^[^:]*://' /tests/hmm/kselftest-list.txt); do
+			echo "== selftests/hmm: $t"
+			(cd /tests/hmm && ./$t) || rc=1
+		done
+	fi
+
+	echo "== module unload"
+	_t_n=0
+	if rmmod test_hmm; then t_ok "rmmod test_hmm"; else t_fail "rmmod test_hmm"; rc=1; fi
+	t_totals
 fi
-
-echo "== module unload"
-_t_n=0
-if rmmod test_hmm; then t_ok "rmmod test_hmm"; else t_fail "rmmod test_hmm"; rc=1; fi
-t_totals
 
 # The Rust sample samples/rust/rust_dmirror (series with CONFIG_RUST only):
 # the series' migration tests, then the upstream hmm-tests cases that use no

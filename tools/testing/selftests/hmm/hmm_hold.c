@@ -22,26 +22,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 
-#include <lib/test_hmm_uapi.h>
+#include "dmirror.h"
 
 static size_t page_size;
 
 static long cmd(int fd, unsigned long req, char *addr, char *ptr, size_t len)
 {
-	struct hmm_dmirror_cmd c = {
-		.addr = (uintptr_t)addr,
-		.ptr = (uintptr_t)ptr,
-		.npages = len / page_size,
-	};
+	struct hmm_dmirror_cmd c;
 	int ret;
 
-	do {
-		ret = ioctl(fd, req, &c);
-	} while (ret == -1 && errno == EINTR);
-	return ret ? -errno : (long)c.cpages;
+	ret = dmirror_ioctl(fd, req, addr, ptr, len / page_size, &c);
+	return ret ? ret : (long)c.cpages;
 }
 
 /*

@@ -32,7 +32,7 @@
 #include <sys/wait.h>
 
 #include "../kselftest_harness.h"
-#include <lib/test_hmm_uapi.h>
+#include "dmirror.h"
 
 #define DEVMEM_CHUNK_SIZE	(256UL << 20)
 #define SECTION_SIZE		(128UL << 20)	/* x86-64 sparsemem section */
@@ -77,26 +77,6 @@ static const struct dmirror_driver drivers[] = {
 };
 
 static const struct dmirror_driver *drv = &drivers[0];
-
-static int dmirror_ioctl(int fd, unsigned long req, void *addr, void *ptr,
-			 unsigned long npages, struct hmm_dmirror_cmd *out)
-{
-	struct hmm_dmirror_cmd cmd = {
-		.addr = (uintptr_t)addr,
-		.ptr = (uintptr_t)ptr,
-		.npages = npages,
-	};
-	int ret;
-
-	do {
-		ret = ioctl(fd, req, &cmd);
-	} while (ret == -1 && errno == EINTR);
-	if (ret)
-		return -errno;
-	if (out)
-		*out = cmd;
-	return 0;
-}
 
 /*
  * Runs a range command of the dmirror device on [off, off + len) of @b (the
