@@ -332,6 +332,20 @@ unsafe impl<T: DevPagemapOps> Send for DevPagemap<T> {}
 // `Sync`.
 unsafe impl<T: DevPagemapOps> Sync for DevPagemap<T> {}
 
+/// Returns the lock-protected free list of a pagemap of `nr_pages` pages, all free.
+///
+/// Not part of the generic [`DevPagemap::new`]: `new_spinlock!` creates a lock class key and
+/// name, which must exist once, here, and not once in every crate that instantiates
+/// `DevPagemap<T>`. Lockdep reports one key with two names otherwise.
+fn new_free_list(nr_pages: usize) -> Result<impl PinInit<SpinLock<KVVec<usize>>>> {
+    let mut free = KVVec::with_capacity(nr_pages, GFP_KERNEL)?;
+    // Pop the lowest offsets first.
+    for offset in (0..nr_pages).rev() {
+        free.push_within_capacity(offset).map_err(|_| ENOMEM)?;
+    }
+    Ok(new_spinlock!(free, "DevPagemap::free"))
+}
+
 impl<T: DevPagemapOps> DevPagemap<T> {
     /// Creates the pages of `region` with `memremap_pages()`, with driver data `data`.
     ///
@@ -343,7 +357,7 @@ impl<T: DevPagemapOps> DevPagemap<T> {
         let end = start + (region.size() - 1);
         try_pin_init!(Self {
             region,
-            free <- new_spinlock!(Self::free_list(nr_pages)?),
+            free <- new_free_list(nr_pages)?,
             data: ForeignData::new(data),
             // INVARIANT: The pagemap is initialised with the type, range, ops and owner the
             // invariants require, and mapped.
@@ -365,15 +379,6 @@ impl<T: DevPagemapOps> DevPagemap<T> {
                 Ok::<(), Error>(())
             }),
         }? Error)
-    }
-
-    fn free_list(nr_pages: usize) -> Result<KVVec<usize>> {
-        let mut free = KVVec::with_capacity(nr_pages, GFP_KERNEL)?;
-        // Pop the lowest offsets first.
-        for offset in (0..nr_pages).rev() {
-            free.push_within_capacity(offset).map_err(|_| ENOMEM)?;
-        }
-        Ok(free)
     }
 
     /// Returns the region of the pagemap.
