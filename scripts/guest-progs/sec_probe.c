@@ -28,7 +28,8 @@
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 
-#include <lib/test_hmm_uapi.h>
+/* dmirror_ioctl(): the selftests' wrapper, from the series tree (-I). */
+#include <tools/testing/selftests/hmm/dmirror.h>
 
 #define PM_PRESENT	(1ULL << 63)
 #define PM_SWAP		(1ULL << 62)
@@ -141,11 +142,10 @@ static unsigned long long eof_pfn(int fd)
 
 static long dcmd(int fd, unsigned long req, void *addr, void *ptr, size_t len)
 {
-	struct hmm_dmirror_cmd c = {
-		.addr = (uintptr_t)addr, .ptr = (uintptr_t)ptr, .npages = len / psz,
-	};
+	struct hmm_dmirror_cmd c;
+	int ret = dmirror_ioctl(fd, req, addr, ptr, len / psz, &c);
 
-	return ioctl(fd, req, &c) ? -errno : (long)c.cpages;
+	return ret ? ret : (long)c.cpages;
 }
 
 /* Checks one kpage* file with the device pfns and the window bounds. */

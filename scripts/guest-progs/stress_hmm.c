@@ -63,7 +63,7 @@ static unsigned long long transient;	/* migration entries seen */
 static long dcmd(int fd, unsigned long req, void *addr, void *ptr, size_t len,
 		 unsigned long long *faults)
 {
-	struct hmm_dmirror_cmd c = { 0 };
+	struct hmm_dmirror_cmd c;
 	int ret = dmirror_ioctl(fd, req, addr, ptr, len / psz, &c);
 
 	if (faults)
@@ -184,7 +184,6 @@ static void diagnose(int fd, int pm, uint8_t *p, size_t len, unsigned long round
 {
 	size_t n = len / psz, ndev, nbad, npres, nmig, cnt[256] = { 0 };
 	uint8_t *snap = malloc(n);
-	struct hmm_dmirror_cmd c = { .addr = (uintptr_t)p, .npages = n };
 	uint64_t e0 = 0;
 
 	pagemap_scan(pm, p, len, &ndev, &nbad, &npres, &nmig);
@@ -192,8 +191,7 @@ static void diagnose(int fd, int pm, uint8_t *p, size_t len, unsigned long round
 	printf("# stress_hmm %s: round %lu diag: pagemap now: %zu device, %zu present, %zu migrating, %zu other; first entry 0x%016llx\n",
 	       name, round, ndev, npres, nmig, nbad, (unsigned long long)e0);
 	if (snap) {
-		c.ptr = (uintptr_t)snap;
-		if (ioctl(fd, HMM_DMIRROR_SNAPSHOT, &c) == 0) {
+		if (dmirror_ioctl(fd, HMM_DMIRROR_SNAPSHOT, p, snap, n, NULL) == 0) {
 			for (size_t i = 0; i < n; i++)
 				cnt[snap[i]]++;
 			printf("# stress_hmm %s: round %lu diag: snapshot:", name, round);
