@@ -96,6 +96,26 @@ static void devmem_window_pfn_valid(struct kunit *test)
 	KUNIT_EXPECT_FALSE(test, pfn_valid(DEVMEM_PFN_END - 1));
 }
 
+/*
+ * mem_section keeps mainline's size: the window has roots of its own, which
+ * only exist once a window section was added.
+ */
+static void devmem_window_roots(struct kunit *test)
+{
+	KUNIT_EXPECT_EQ(test, NR_SECTION_ROOTS,
+			DIV_ROUND_UP(1UL << (MAX_PHYSMEM_BITS - SECTION_SIZE_BITS),
+				     SECTIONS_PER_ROOT));
+	KUNIT_EXPECT_EQ(test, NR_DEVMEM_SECTION_ROOTS,
+			DIV_ROUND_UP(NR_MEM_SECTIONS - NR_PHYS_MEM_SECTIONS,
+				     SECTIONS_PER_ROOT));
+	KUNIT_EXPECT_NULL(test, __nr_to_section(NR_MEM_SECTIONS));
+	if (!READ_ONCE(devmem_mem_section))
+		KUNIT_EXPECT_NULL(test, __nr_to_section(NR_PHYS_MEM_SECTIONS));
+	kunit_info(test, "window section roots: %s (%lu bytes when allocated)\n",
+		   READ_ONCE(devmem_mem_section) ? "allocated" : "not allocated",
+		   NR_DEVMEM_SECTION_ROOTS * sizeof(struct mem_section *));
+}
+
 /* ---- device private memory mapped in the window ---- */
 
 static void devmem_kunit_page_free(struct folio *folio)
@@ -153,6 +173,9 @@ static void devmem_window_memremap(struct kunit *test)
 
 	KUNIT_EXPECT_TRUE(test, pfn_valid(first));
 	KUNIT_EXPECT_TRUE(test, pfn_valid(last));
+	/* The window's section roots exist from the first registration on. */
+	KUNIT_EXPECT_NOT_NULL(test, READ_ONCE(devmem_mem_section));
+	KUNIT_EXPECT_NOT_NULL(test, __pfn_to_section(first));
 	page = pfn_to_page(first);
 	KUNIT_EXPECT_EQ(test, page_to_pfn(page), first);
 	KUNIT_EXPECT_TRUE(test, is_device_private_page(page));
@@ -199,6 +222,7 @@ static struct kunit_case devmem_window_pfn_cases[] = {
 	KUNIT_CASE(devmem_window_bounds),
 	KUNIT_CASE(devmem_window_sections),
 	KUNIT_CASE(devmem_window_pfn_valid),
+	KUNIT_CASE(devmem_window_roots),
 	KUNIT_CASE(devmem_window_request),
 	KUNIT_CASE(devmem_window_memremap),
 	{}
@@ -210,6 +234,9 @@ static struct kunit_suite devmem_window_pfn_suite = {
 };
 
 /* ---- entries pointing into the window ---- */
+
+static void expect_migration(struct kunit *test, softleaf_t e, unsigned long pfn,
+			     bool write, bool excl, bool young, bool dirty);
 
 static const unsigned long *entry_pfns(void)
 {
@@ -249,18 +276,46 @@ static void devmem_entry_device_private(struct kunit *test)
 	}
 }
 
-static void devmem_entry_device_exclusive(struct kunit *test)
+/*
+ * Entries of window pfns have window types and hold the pfn relative to the
+ * window, within SWP_PFN_BITS; entries of physical pfns are encoded exactly
+ * as without the window.  Making an entry readable keeps both.
+ */
+static void devmem_entry_encoding(struct kunit *test)
 {
 	const unsigned long *pfns = entry_pfns();
 	softleaf_t e;
 	int i;
 
 	for (i = 0; i < 5; i++) {
-		e = pte_round_trip(make_device_exclusive_entry(pfns[i]));
-		KUNIT_EXPECT_TRUE(test, softleaf_is_device_exclusive(e));
-		KUNIT_EXPECT_FALSE(test, softleaf_is_device_private(e));
+		bool window = pfn_in_devmem_window(pfns[i]);
+		unsigned long off = window ? pfns[i] - DEVMEM_PFN_START : pfns[i];
+
+		e = make_writable_device_private_entry(pfns[i]);
+		KUNIT_EXPECT_EQ(test, swp_offset(e), off);
+		KUNIT_EXPECT_EQ(test, swp_type(e),
+				window ? SWP_WINDOW_TYPE(SWP_DEVICE_WRITE) : SWP_DEVICE_WRITE);
+		e = pte_round_trip(make_readable_device_private_entry_from(e));
+		KUNIT_EXPECT_EQ(test, swp_type(e),
+				window ? SWP_WINDOW_TYPE(SWP_DEVICE_READ) : SWP_DEVICE_READ);
 		KUNIT_EXPECT_EQ_MSG(test, softleaf_to_pfn(e), pfns[i], "pfn %#lx", pfns[i]);
+
+		e = make_writable_migration_entry(pfns[i]);
+		KUNIT_EXPECT_EQ(test, swp_offset(e), off);
+		KUNIT_EXPECT_EQ(test, swp_offset(e) & ~SWP_PFN_MASK, 0);
+		KUNIT_EXPECT_EQ(test, swp_type(e),
+				window ? SWP_WINDOW_TYPE(SWP_MIGRATION_WRITE) : SWP_MIGRATION_WRITE);
+		e = make_migration_entry_dirty(make_migration_entry_young(e));
+		e = pte_round_trip(make_readable_exclusive_migration_entry_from(e));
+		expect_migration(test, e, pfns[i], false, true, true, true);
+		e = pte_round_trip(make_readable_migration_entry_from(e));
+		expect_migration(test, e, pfns[i], false, false, true, true);
 	}
+	/* The window types take the top of the swap type space. */
+	KUNIT_EXPECT_EQ(test, SWP_WINDOW_TYPE(SWP_DEVICE_READ), (1 << MAX_SWAPFILES_SHIFT) - 1);
+	KUNIT_EXPECT_GT(test, SWP_WINDOW_FIRST, SWP_PTE_MARKER);
+	kunit_info(test, "MAX_SWAPFILES %d, window entry types %d-%d\n", MAX_SWAPFILES,
+		   SWP_WINDOW_FIRST, SWP_WINDOW_TYPE(SWP_DEVICE_READ));
 }
 
 static void expect_migration(struct kunit *test, softleaf_t e, unsigned long pfn,
@@ -336,7 +391,7 @@ static void devmem_entry_pmd(struct kunit *test)
 
 static struct kunit_case devmem_entry_cases[] = {
 	KUNIT_CASE(devmem_entry_device_private),
-	KUNIT_CASE(devmem_entry_device_exclusive),
+	KUNIT_CASE(devmem_entry_encoding),
 	KUNIT_CASE(devmem_entry_migration),
 	KUNIT_CASE(devmem_entry_pmd),
 	{}
