@@ -160,11 +160,12 @@ static int cmd_info(void)
 	    sizeof(struct mem_section), sizeof(struct page),
 	    pgtable_l5_enabled() ? 1 : 0);
 #ifdef CONFIG_DEVICE_PRIVATE_PFN_WINDOW
-	out("devmem_bench: window built=1 enabled=%d start_pfn=%#lx end_pfn=%#lx nr_phys_mem_sections=%lu nr_phys_section_roots=%lu\n",
+	out("devmem_bench: window built=1 enabled=%d start_pfn=%#lx end_pfn=%#lx nr_phys_mem_sections=%lu window_root_bytes=%lu window_roots_allocated=%d\n",
 	    devmem_window_enabled() ? 1 : 0, (unsigned long)DEVMEM_PFN_START,
 	    (unsigned long)DEVMEM_PFN_END,
 	    (unsigned long)NR_PHYS_MEM_SECTIONS,
-	    (unsigned long)NR_PHYS_SECTION_ROOTS);
+	    (unsigned long)(NR_DEVMEM_SECTION_ROOTS * sizeof(struct mem_section *)),
+	    READ_ONCE(devmem_mem_section) ? 1 : 0);
 #else
 	out("devmem_bench: window built=0 enabled=0\n");
 #endif

@@ -263,6 +263,17 @@ def main():
                 f"NR_SECTION_ROOTS {ins['nr_section_roots']} vs "
                 f"{inb['nr_section_roots']} x 8 B, allocated from memblock at "
                 "boot; ratio column = series - legacy, bytes")
+        w0 = first(sl, "window")
+        w1 = first(sl, "window", window_roots_allocated=1)
+        if w0 and "window_root_bytes" in w0:
+            row("memory", f"{lvl}-level window section roots allocated at boot (bytes)",
+                0 if w0["window_roots_allocated"] == "0" else int(w0["window_root_bytes"]),
+                0, None, "0", w0["window_roots_allocated"] == "0",
+                "devmem_mem_section, read by the module before any registration")
+            row("memory", f"{lvl}-level window section roots after the first "
+                "registration (bytes)",
+                int(w1["window_root_bytes"]) if w1 else None, None, None, "",
+                "", "kvcalloc()ed by sparse_index_init() once, never freed")
         hold = meminfo(sl, "holding")
         before = meminfo(sl, "before-hold")
         h = first(sl, "hold")
