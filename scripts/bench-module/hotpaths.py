@@ -32,6 +32,10 @@ FUNCS = [
     "pfn_to_online_page", "free_frozen_pages", "__isolate_free_page",
     "move_freepages_block", "isolate_migratepages_block",
     "folio_mark_accessed", "stable_page_flags", "kpageflags_read",
+    # pfn_valid() / __pfn_to_section() users (mem_section lookups)
+    "get_pfnblock_flags_mask", "set_pfnblock_flags_mask",
+    "__pageblock_pfn_to_page", "__virt_addr_valid", "page_ext_get",
+    "__get_pfnblock_flags_mask", "pageblock_skip_persistent",
 ]
 
 ADDR_RE = re.compile(r"^\s*([0-9a-f]+):\s*(.*)$")
