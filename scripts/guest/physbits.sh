@@ -1,0 +1,51 @@
+#!/bin/sh
+# One guest of scripts/physbits-check: where the device private pfn window
+# is on this CPU (or why it was refused), and device private memory at work
+# there: upstream hmm-tests and hmm_migrate.  With WINDOW_ADDR=ADDR, RAM is
+# probed at that (window) address, and with DIMM=1 also plugged there by the
+# host: both must be refused without RAM appearing there.
+. /smdm/lib.sh
+for a in "$@"; do case $a in *=*) export "$a" ;; esac; done
+echo "== guest facts"
+grep -m1 'address sizes' /proc/cpuinfo
+if grep -qw la57 /proc/cpuinfo; then echo "paging: 5-level (la57)"; else echo "paging: 4-level"; fi
+dmesg | grep -E 'device private memory: pfn window|device private pfn window' |
+	sed 's/^\[[^]]*\] /boot: /'
+grep -i 'device private pfn window' /proc/iomem | sed 's/^ */iomem: /'
+rc=0
+modprobe test_hmm || { echo "modprobe test_hmm failed"; rc=1; }
+grep 'hmm_dmirror' /proc/iomem | sed 's/^ */iomem: /'
+[ -r /proc/device_private ] && sed 's/^/device_private: /' /proc/device_private
+echo "== upstream: mm/hmm-tests"
+/tests/hmm-tests || rc=1
+echo "== selftests/hmm: hmm_migrate"
+(cd /tests/hmm && ./hmm_migrate) || rc=1
+rmmod test_hmm || { echo "rmmod test_hmm failed"; rc=1; }
+
+if [ -n "${WINDOW_ADDR:-}" ]; then
+	echo "== RAM at window address $WINDOW_ADDR"
+	if err=$(echo "$WINDOW_ADDR" 2>&1 >/sys/devices/system/memory/probe); then
+		echo "probe: accepted"
+		rc=1
+	else
+		echo "probe: refused: ${err##*: }"
+	fi
+	if [ "${DIMM:-0}" = 1 ]; then
+		out=$(host dimm_add win0 1073741824 "$WINDOW_ADDR") && echo "dimm: host plugged it: $out" ||
+			echo "dimm: host refused: $out"
+		sleep 3
+		ram=$(grep -c "System RAM" /proc/iomem)
+		high=$(sed -n 's/^ *\([0-9a-f]*\)-[0-9a-f]* : System RAM$/\1/p' /proc/iomem |
+			while read -r st; do [ $((0x$st)) -ge $((WINDOW_ADDR)) ] && echo "$st"; done)
+		if [ -n "$high" ]; then
+			echo "dimm: System RAM at the window address ($high)"
+			rc=1
+		else
+			echo "dimm: no System RAM at or above the window address ($ram System RAM ranges)"
+		fi
+		dmesg | grep -iE 'acpi.*(memory|PNP0C80)|exceeds maximum addressable' | tail -3 |
+			sed 's/^\[[^]]*\] /dimm kernel: /'
+		out=$(host dimm_del win0) || echo "dimm: unplug: $out"
+	fi
+fi
+exit $rc
