@@ -303,8 +303,8 @@ static void devmem_entry_encoding(struct kunit *test)
 		e = make_writable_migration_entry(pfns[i]);
 		KUNIT_EXPECT_EQ(test, swp_offset(e), off);
 		KUNIT_EXPECT_EQ(test, swp_offset(e) & ~SWP_PFN_MASK, 0);
-		KUNIT_EXPECT_EQ(test, swp_type(e),
-				window ? SWP_WINDOW_TYPE(SWP_MIGRATION_WRITE) : SWP_MIGRATION_WRITE);
+		KUNIT_EXPECT_EQ(test, swp_type(e), window ?
+				SWP_WINDOW_TYPE(SWP_MIGRATION_WRITE) : SWP_MIGRATION_WRITE);
 		e = make_migration_entry_dirty(make_migration_entry_young(e));
 		e = pte_round_trip(make_readable_exclusive_migration_entry_from(e));
 		expect_migration(test, e, pfns[i], false, true, true, true);
