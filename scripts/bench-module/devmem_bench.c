@@ -643,3 +643,7 @@ module_init(devmem_bench_init);
 module_exit(devmem_bench_exit);
 MODULE_DESCRIPTION("Benchmark of device private memory placement");
 MODULE_LICENSE("GPL");
+#ifdef CONFIG_DEVICE_PRIVATE_PFN_WINDOW
+/* devmem_mem_section: whether the window's section roots are allocated. */
+MODULE_IMPORT_NS("EXPORTED_FOR_KUNIT_TESTING");
+#endif

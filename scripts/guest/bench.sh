@@ -137,7 +137,8 @@ while [ $r -lt "$MIG_ROUNDS" ]; do
 done
 
 echo "== scale"
-run info >/dev/null
+# After the registrations: the window's section roots exist now.
+run info
 max=$(max_size)
 api=${apis%% *}
 meminfo before-hold
