@@ -6,6 +6,8 @@
 # KEY=VALUE arguments (e.g. HMM_HOTPLUG_CYCLES=10) become the tests' environment.
 # HMM_SUITE=rust runs only the Rust sample's part (and the kmemleak scan).
 for a in "$@"; do case $a in *=*) export "$a" ;; esac; done
+# selftests/hmm/hmm_hotplug.sh plugs pc-dimms through this command.
+export HMM_DIMM_HELPER=/smdm/dimm
 echo "== guest facts"
 echo "kernel: $(uname -r)"
 if grep -qw la57 /proc/cpuinfo; then echo "paging: 5-level (la57)"; else echo "paging: 4-level"; fi

@@ -22,10 +22,16 @@
 #  hotplug_probe_legacy_address  /sys/devices/system/memory/probe at the
 #                                legacy address (never onlined: no backing)
 #
-# The pc-dimm tests need the host side of the sparsemem-devmem guest
-# (scripts/vm --maxmem 60G --slots 2 --phys-bits 36 --pci-hole64 0) and
-# are skipped without it.  Must be root; runs last of the suite, as the
-# probed memory block cannot be removed again.
+# The pc-dimm tests need a VM whose host can plug pc-dimms (ACPI memory
+# slots) and a command, named by HMM_DIMM_HELPER, that asks it to:
+#
+#   $HMM_DIMM_HELPER add ID SIZE ADDR    plug SIZE bytes at ADDR (hex)
+#   $HMM_DIMM_HELPER del ID              unplug it again
+#
+# exiting 0 on success and printing one line either way.  They are skipped
+# without it.  Must be root; runs last of the suite, as the probed memory
+# block cannot be removed again.  Exit status as kselftest: 0 pass, 1 fail,
+# 4 skip (not root, no memory probe interface).
 
 DIR=$(cd "$(dirname "$0")" && pwd)
 HOLD=$DIR/hmm_hold
@@ -36,12 +42,13 @@ MEM=/sys/devices/system/memory
 GiB=$((1 << 30))
 MiB=$((1 << 20))
 
-# The host's pc-dimm hotplug (scripts/vm): its helper and ACPI memory slots.
+# The host's pc-dimm hotplug: the helper command and ACPI memory slots.
 HOST=0
-if [ -r /smdm/lib.sh ] && ls /sys/bus/acpi/devices 2>/dev/null | grep -q PNP0C80; then
-	. /smdm/lib.sh
+if [ -n "${HMM_DIMM_HELPER:-}" ] && [ -x "$HMM_DIMM_HELPER" ] &&
+   ls /sys/bus/acpi/devices 2>/dev/null | grep -q PNP0C80; then
 	HOST=1
 fi
+dimm() { "$HMM_DIMM_HELPER" "$@"; }
 
 n=0 pass=0 fail=0 skip=0
 k_pass() { n=$((n + 1)); pass=$((pass + 1)); echo "ok $n $1"; }
@@ -56,14 +63,19 @@ totals() {
 }
 bail() {
 	echo "Bail out! $*"
-	totals
+	rm -rf "$TMP"
+	exit 1
+}
+skip_all() {
+	echo "1..0 # SKIP $*"
+	exit 4
 }
 
 echo "TAP version 13"
-echo "1..4"
-[ "$(id -u)" = 0 ] || bail "must be root"
+[ "$(id -u)" = 0 ] || skip_all "must be root"
+[ -w $MEM/probe ] || skip_all "no $MEM/probe (CONFIG_ARCH_MEMORY_PROBE)"
 [ -x "$HOLD" ] || bail "no $HOLD"
-[ -w $MEM/probe ] || bail "no $MEM/probe (CONFIG_ARCH_MEMORY_PROBE)"
+echo "1..4"
 mkdir -p "$TMP"
 
 hex() { printf '%x' "$1"; }
@@ -166,7 +178,7 @@ use_ram() { # start size fill-MiB
 # Plug a pc-dimm (host), check the guest got System RAM for it, use it,
 # unplug it.
 dimm_cycle() { # id start size fill-MiB
-	_out=$(host dimm_add "$1" "$3" "0x$(hex "$2")") ||
+	_out=$(dimm add "$1" "$3" "0x$(hex "$2")") ||
 		{ msg "host refused the DIMM at $(hex "$2"): $_out"; return 1; }
 	if ! wait_for 10 has_ram_at "$2" "$3"; then
 		msg "DIMM $1 plugged at $(hex "$2"), but the guest has no System RAM there"
@@ -177,8 +189,8 @@ dimm_cycle() { # id start size fill-MiB
 		msg "DIMM $1 left plugged"
 		return 1
 	fi
-	use_ram "$2" "$3" "$4" || { host dimm_del "$1" >/dev/null; return 1; }
-	_out=$(host dimm_del "$1") || { msg "unplug failed: $_out"; return 1; }
+	use_ram "$2" "$3" "$4" || { dimm del "$1" >/dev/null; return 1; }
+	_out=$(dimm del "$1") || { msg "unplug failed: $_out"; return 1; }
 	wait_for 10 sh -c "! grep -q '^ *0*$(hex "$2")-' /proc/iomem" ||
 		{ msg "range still in /proc/iomem after unplug"; return 1; }
 }
