@@ -1,9 +1,10 @@
 #!/bin/sh
 # One guest of scripts/physbits-check: where the device private pfn window
 # is on this CPU (or why it was refused), and device private memory at work
-# there: upstream hmm-tests and hmm_migrate.  With WINDOW_ADDR=ADDR, RAM is
-# probed at that (window) address, and with DIMM=1 also plugged there by the
-# host: both must be refused without RAM appearing there.
+# there: upstream hmm-tests and hmm_migrate.  With DIMM=1 also hmm_hotplug.sh
+# (pc-dimms plugged over the legacy placement's range).  With
+# WINDOW_ADDR=ADDR, RAM is probed at that (window) address, and with DIMM=1
+# also plugged there by the host: both must be refused without RAM there.
 . /smdm/lib.sh
 for a in "$@"; do case $a in *=*) export "$a" ;; esac; done
 echo "== guest facts"
@@ -21,6 +22,14 @@ echo "== upstream: mm/hmm-tests"
 echo "== selftests/hmm: hmm_migrate"
 (cd /tests/hmm && ./hmm_migrate) || rc=1
 rmmod test_hmm || { echo "rmmod test_hmm failed"; rc=1; }
+
+# With DIMM=1 the host can plug pc-dimms (maxmem covers the legacy
+# placement's range): memory hotplug next to device private memory, as in
+# the default suite guest.
+if [ "${DIMM:-0}" = 1 ]; then
+	echo "== selftests/hmm: hmm_hotplug.sh"
+	(cd /tests/hmm && HMM_DIMM_HELPER=/smdm/dimm ./hmm_hotplug.sh) || rc=1
+fi
 
 if [ -n "${WINDOW_ADDR:-}" ]; then
 	echo "== RAM at window address $WINDOW_ADDR"
