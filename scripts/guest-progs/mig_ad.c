@@ -193,6 +193,22 @@ static int page_node(void *addr)
 }
 
 /* move_pages() one page; returns the page's node afterwards, -1 on error. */
+/* @n fresh anonymous pages, each touched once; NULL (said why) on error. */
+static char *map_touched(unsigned long n)
+{
+	char *p = mmap(NULL, n * psz, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	unsigned long i;
+
+	if (p == MAP_FAILED) {
+		printf("# error: mmap: %s\n", strerror(errno));
+		return NULL;
+	}
+	for (i = 0; i < n; i++)
+		p[i * psz] = 1;
+	return p;
+}
+
 static int move_page(void *addr, int node)
 {
 	int status = -1;
@@ -220,13 +236,9 @@ static int move_case(const char *name, int touch, int target)
 	uint64_t pfn, npfn;
 	int node, nnode, idle = -1;
 
-	p = mmap(NULL, psz, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED) {
-		printf("# error: mmap: %s\n", strerror(errno));
+	p = map_touched(1);
+	if (!p)
 		return -1;
-	}
-	p[0] = 1;
 	node = page_node(p);
 	if (node < 0)
 		goto out;
@@ -296,17 +308,15 @@ static int by_move_pages(int target)
 	 * first, and /sys/kernel/mm/page_idle/bitmap cannot read the last,
 	 * partial 64-pfn word below max_pfn: park some pages there first.
 	 */
-	ballast = mmap(NULL, nballast * psz, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ballast = map_touched(nballast);
 	pages = calloc(nballast, sizeof(*pages));
 	nodes = calloc(nballast, sizeof(*nodes));
 	status = calloc(nballast, sizeof(*status));
-	if (ballast == MAP_FAILED || !pages || !nodes || !status) {
+	if (!ballast || !pages || !nodes || !status) {
 		printf("# error: ballast: out of memory\n");
 		return -1;
 	}
 	for (i = 0; i < nballast; i++) {
-		ballast[i * psz] = 1;
 		pages[i] = ballast + i * psz;
 		nodes[i] = target;
 	}
@@ -467,13 +477,9 @@ static int pick_target(void)
 		       strerror(errno));
 		return -1;
 	}
-	probe = mmap(NULL, psz, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (probe == MAP_FAILED) {
-		printf("# error: mmap: %s\n", strerror(errno));
+	probe = map_touched(1);
+	if (!probe)
 		return -1;
-	}
-	probe[0] = 1;
 	node = page_node(probe);
 	printf("# nodes allowed:");
 	for (i = 0; i < MAX_NODES; i++) {
