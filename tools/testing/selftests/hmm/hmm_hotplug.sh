@@ -232,7 +232,8 @@ else
 	# conflict makes it unusable, and plugging over it cannot be tried.
 	if [ -n "${HELD_ID:-}" ] && [ $D -lt "$HELD_END" ] &&
 	   [ $((D + 256 * MiB)) -gt "$HELD_START" ]; then
-		msg "DIMM $HELD_ID plugged at $(hex $HELD_START), never added by the guest, still covers $(hex $D)"
+		msg "DIMM $HELD_ID plugged at $(hex $HELD_START), never added" \
+		    "by the guest, still covers $(hex $D)"
 		why="the range is held by a DIMM the guest could not add" i=0
 	fi
 	while [ -z "$why" ] && [ $i -le "$CYCLES" ]; do
