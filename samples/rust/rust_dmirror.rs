@@ -29,14 +29,15 @@ use kernel::{
         MiscDeviceRegistration, //
     },
     mm::{
-        fault::VmFault,
         memremap::{
             DevPagemap,
             DevPagemapOps,
             DevicePage,
+            DevicePrivateFault,
             DevicePrivateRegion, //
         },
         migrate::{
+            DstPage,
             MigrateSelect,
             MigrateSrc,
             MigrateVma, //
@@ -50,16 +51,12 @@ use kernel::{
     },
     new_spinlock,
     page::{
-        Page,
         PAGE_MASK,
+        PAGE_SHIFT,
         PAGE_SIZE, //
     },
     prelude::*,
-    sync::{
-        Arc,
-        ArcBorrow,
-        SpinLock, //
-    },
+    sync::SpinLock,
     transmute::{
         AsBytes,
         FromBytes, //
@@ -105,106 +102,92 @@ const DEVICE_SIZE: usize = 1 << 20;
 /// Pages handled per migration or access step.
 const CHUNK_PAGES: usize = 64;
 
-/// The simulated device memory: one system page per device page in use, by offset.
+/// The device: its simulated memory, one buffer per device page in use, by offset.
+///
+/// The buffers are `kmalloc()` memory, which `folio_free` may free in atomic context.
 #[pin_data]
-struct Backing {
+struct Dmirror {
     #[pin]
-    pages: SpinLock<KVVec<Option<Page>>>,
+    memory: SpinLock<KVVec<Option<KVec<u8>>>>,
 }
 
-impl Backing {
-    fn new(nr_pages: usize) -> Result<Arc<Self>> {
-        let mut pages = KVVec::with_capacity(nr_pages, GFP_KERNEL)?;
+impl Dmirror {
+    fn new(nr_pages: usize) -> Result<impl PinInit<Self, Error>> {
+        let mut memory = KVVec::with_capacity(nr_pages, GFP_KERNEL)?;
         for _ in 0..nr_pages {
-            pages.push_within_capacity(None).map_err(|_| ENOMEM)?;
+            memory.push_within_capacity(None).map_err(|_| ENOMEM)?;
         }
-        Arc::pin_init(
-            pin_init!(Self {
-                pages <- new_spinlock!(pages),
-            }),
-            GFP_KERNEL,
-        )
+        Ok(try_pin_init!(Self {
+            memory <- new_spinlock!(memory),
+        }? Error))
     }
 
-    /// Sets the memory of device page `offset`; returns the page it replaces.
-    fn store(&self, offset: usize, page: Page) -> Result<Option<Page>> {
-        let mut pages = self.pages.lock();
-        let slot = pages.get_mut(offset).ok_or(EINVAL)?;
+    /// Sets the memory of device page `offset`; returns the memory it replaces.
+    fn store(&self, offset: usize, page: KVec<u8>) -> Result<Option<KVec<u8>>> {
+        let mut memory = self.memory.lock();
+        let slot = memory.get_mut(offset).ok_or(EINVAL)?;
         Ok(slot.replace(page))
     }
 
     /// Removes the memory of device page `offset`.
-    fn take(&self, offset: usize) -> Option<Page> {
-        self.pages.lock().get_mut(offset).and_then(Option::take)
+    fn take(&self, offset: usize) -> Option<KVec<u8>> {
+        self.memory.lock().get_mut(offset).and_then(Option::take)
     }
 
     /// Copies the memory of device page `offset` to `buf` (one page).
     fn read(&self, offset: usize, buf: &mut [u8]) -> Result {
-        let len = min(buf.len(), PAGE_SIZE);
-        let pages = self.pages.lock();
-        let page = pages.get(offset).and_then(Option::as_ref).ok_or(EIO)?;
-        // SAFETY: `buf` is valid for writing `len` bytes and does not overlap the page.
-        unsafe { page.read_raw(buf.as_mut_ptr(), 0, len) }
+        let memory = self.memory.lock();
+        let page = memory.get(offset).and_then(Option::as_ref).ok_or(EIO)?;
+        buf.copy_from_slice(page.get(..buf.len()).ok_or(EINVAL)?);
+        Ok(())
     }
 
     /// Copies `buf` (one page) to the memory of device page `offset`.
     fn write(&self, offset: usize, buf: &[u8]) -> Result {
-        let len = min(buf.len(), PAGE_SIZE);
-        let pages = self.pages.lock();
-        let page = pages.get(offset).and_then(Option::as_ref).ok_or(EIO)?;
-        // SAFETY: `buf` is valid for reading `len` bytes and does not overlap the page.
-        unsafe { page.write_raw(buf.as_ptr(), 0, len) }
+        let mut memory = self.memory.lock();
+        let page = memory.get_mut(offset).and_then(Option::as_mut).ok_or(EIO)?;
+        page.get_mut(..buf.len())
+            .ok_or(EINVAL)?
+            .copy_from_slice(buf);
+        Ok(())
     }
 
-    /// Copies the memory of device page `offset` to `dst`, through `buf` (one page).
-    fn copy_to_page(&self, offset: usize, dst: &Page, buf: &mut [u8]) -> Result {
-        self.read(offset, buf)?;
-        // SAFETY: `buf` is valid for reading and does not overlap `dst`.
-        unsafe { dst.write_raw(buf.as_ptr(), 0, min(buf.len(), PAGE_SIZE)) }
+    /// Copies the memory of device page `offset` to the system memory page `dst`.
+    fn copy_to(&self, offset: usize, dst: &mut DstPage<'_>) -> Result {
+        let memory = self.memory.lock();
+        dst.fill(memory.get(offset).and_then(Option::as_ref).ok_or(EIO)?)
     }
 }
 
-struct DmirrorOps;
-
 #[vtable]
-impl DevPagemapOps for DmirrorOps {
-    type Ptr = Arc<Backing>;
-
-    fn folio_free(backing: ArcBorrow<'_, Backing>, page: &DevicePage) {
+impl DevPagemapOps for Dmirror {
+    fn folio_free(pagemap: &DevPagemap<Self>, page: &DevicePage) {
         // Free the device memory outside of the lock.
-        drop(backing.take(page.offset()));
+        drop(pagemap.data().take(page.offset()));
     }
 
-    fn migrate_to_ram(
-        backing: ArcBorrow<'_, Backing>,
-        pagemap: &DevPagemap<Self>,
-        fault: &VmFault,
-    ) -> Result {
-        let mut buf = KVec::from_elem(0u8, PAGE_SIZE, GFP_KERNEL)?;
-        let mut migration = MigrateVma::for_fault(fault, pagemap)?;
-        to_system(&backing, pagemap, &mut migration, &mut buf)?;
-        migration.finalize();
+    fn migrate_to_ram(fault: &DevicePrivateFault<'_, Self>) -> Result {
+        let mut migration = MigrateVma::for_fault(fault)?;
+        to_system(fault.pagemap(), &mut migration)?;
+        migration.migrate();
         Ok(())
+    }
+
+    fn copy_to_ram(pagemap: &DevPagemap<Self>, page: &DevicePage, dst: &mut DstPage<'_>) -> Result {
+        pagemap.data().copy_to(page.offset(), dst)
     }
 }
 
 /// Sets system memory destinations, with the content of device memory, for the device pages
 /// collected by `migration`. Returns how many.
-fn to_system(
-    backing: &Backing,
-    pagemap: &DevPagemap<DmirrorOps>,
-    migration: &mut MigrateVma<'_>,
-    buf: &mut [u8],
-) -> Result<u64> {
+fn to_system(pagemap: &DevPagemap<Dmirror>, migration: &mut MigrateVma<'_>) -> Result<u64> {
     let mut count = 0;
     for i in 0..migration.npages() {
         let offset = match migration.src(i) {
             MigrateSrc::DevicePrivate(page) if pagemap.owns(page) => page.offset(),
             _ => continue,
         };
-        let page = Page::alloc_page(GFP_KERNEL)?;
-        backing.copy_to_page(offset, &page, buf)?;
-        migration.set_dst_page(i, page)?;
+        migration.set_dst_system(i, |dst| pagemap.data().copy_to(offset, dst))?;
         count += 1;
     }
     Ok(count)
@@ -212,13 +195,14 @@ fn to_system(
 
 /// The module, owning the device memory and the misc device.
 ///
-/// The misc device is declared first so that it is deregistered before the pagemap is dropped.
-#[pin_data(PinnedDrop)]
+/// The misc device is declared first so that it is deregistered before the pagemap is dropped,
+/// which migrates the pages still on the device back to system memory.
+#[pin_data]
 struct DmirrorModule {
     #[pin]
     miscdev: MiscDeviceRegistration<DmirrorFile>,
     #[pin]
-    pagemap: DevPagemap<DmirrorOps>,
+    pagemap: DevPagemap<Dmirror>,
 }
 
 impl kernel::InPlaceModule for DmirrorModule {
@@ -232,38 +216,15 @@ impl kernel::InPlaceModule for DmirrorModule {
                 let region = DevicePrivateRegion::new(DEVICE_SIZE, c"rust_dmirror")?;
                 pr_info!(
                     "device memory: pfns [{:#x}, {:#x}), {} pages\n",
-                    region.start() >> kernel::page::PAGE_SHIFT,
-                    (region.start() + region.size()) >> kernel::page::PAGE_SHIFT,
+                    region.start() >> PAGE_SHIFT,
+                    (region.start() + region.size()) >> PAGE_SHIFT,
                     region.nr_pages()
                 );
-                let backing = Backing::new(region.nr_pages())?;
-                DevPagemap::new(region, backing)
+                let device = Dmirror::new(region.nr_pages())?;
+                DevPagemap::new(region, device)
             },
             miscdev <- MiscDeviceRegistration::register(options),
         }? Error)
-    }
-}
-
-#[pinned_drop]
-impl PinnedDrop for DmirrorModule {
-    fn drop(self: Pin<&mut Self>) {
-        // Dropping the pagemap waits for all device pages to be freed: migrate those that are
-        // still in use back to system memory.
-        let backing = self.pagemap.data();
-        let in_use = self.pagemap.nr_pages() - self.pagemap.nr_free();
-        if in_use == 0 {
-            return;
-        }
-        pr_info!("migrating {in_use} pages back to system memory\n");
-        let result = KVec::from_elem(0u8, PAGE_SIZE, GFP_KERNEL)
-            .map_err(Error::from)
-            .and_then(|mut buf| {
-                self.pagemap
-                    .evict(|dpage, page| backing.copy_to_page(dpage.offset(), page, &mut buf))
-            });
-        if let Err(e) = result {
-            pr_err!("failed to migrate device pages back: {e:?}\n");
-        }
     }
 }
 
@@ -306,18 +267,21 @@ impl DmirrorFile {
     /// range it was asked to migrate).
     fn access(&self, mm: &MmWithUser, cmd: &mut HmmDmirrorCmd, write: bool, fault: bool) -> Result {
         // Like `test_hmm`, any size that fits the address space is accepted.
-        let (start, end) = cmd_range(cmd, usize::MAX >> kernel::page::PAGE_SHIFT)?;
+        let (start, end) = cmd_range(cmd, usize::MAX >> PAGE_SHIFT)?;
         let ptr = usize::try_from(cmd.ptr).map_err(|_| EINVAL)?;
+        // The user buffer must not wrap around either.
+        ptr.checked_add(end - start).ok_or(EINVAL)?;
         let pagemap = &self.module.pagemap;
-        let backing = pagemap.data();
+        let device = pagemap.data();
         let mut buf = KVVec::from_elem(0u8, CHUNK_PAGES * PAGE_SIZE, GFP_KERNEL)?;
         cmd.cpages = 0;
         cmd.faults = 0;
 
         let mut chunk = start;
         while chunk < end {
-            let chunk_end = min(end, chunk + CHUNK_PAGES * PAGE_SIZE);
-            let len = chunk_end - chunk;
+            // `chunk < end`, so neither sum can overflow.
+            let len = min(end - chunk, CHUNK_PAGES * PAGE_SIZE);
+            let chunk_end = chunk + len;
             let user = ptr + (chunk - start);
             if write {
                 UserSlice::new(UserPtr::from_addr(user), len)
@@ -326,7 +290,9 @@ impl DmirrorFile {
             }
 
             // Pages on the device: access device memory. To find them, collect them for a
-            // migration back to system memory, which then does not migrate any.
+            // migration back to system memory that is then aborted. This is a stopgap for a
+            // page-table walker, which the Rust API does not have yet: a real driver knows what
+            // it mapped (`test_hmm` keeps a mirror page table of its own).
             let mut on_device = [false; CHUNK_PAGES];
             {
                 let guard = mm.mmap_read_lock();
@@ -347,7 +313,7 @@ impl DmirrorFile {
                         continue;
                     }
                     let migration = MigrateVma::setup(
-                        vma,
+                        &guard,
                         addr,
                         vma_end,
                         MigrateSelect::DevicePrivate,
@@ -363,13 +329,14 @@ impl DmirrorFile {
                         let index = (addr - chunk) / PAGE_SIZE + i;
                         let data = &mut buf[index * PAGE_SIZE..(index + 1) * PAGE_SIZE];
                         if write {
-                            backing.write(page.offset(), data)?;
+                            device.write(page.offset(), data)?;
                         } else {
-                            backing.read(page.offset(), data)?;
+                            device.read(page.offset(), data)?;
                         }
                         on_device[index] = true;
                     }
-                    migration.finalize();
+                    // Nothing migrates: dropping the migration puts every page back.
+                    drop(migration);
                     addr = vma_end;
                 }
             }
@@ -411,7 +378,8 @@ impl DmirrorFile {
 
     /// Migrates the range `[start, end)` of `mm` in steps of at most [`CHUNK_PAGES`] pages,
     /// none of which crosses a VMA: each step collects the pages that `select` picks, `step`
-    /// sets their destinations, and the step is finalized.
+    /// sets their destinations, and the step is migrated. An error aborts the step it happens
+    /// in and leaves the steps before it migrated.
     fn migrate_range(
         &self,
         mm: &MmWithUser,
@@ -424,11 +392,12 @@ impl DmirrorFile {
         while addr < end {
             let vma = guard.vma_lookup(addr).ok_or(EINVAL)?;
             check_migrate_vma(vma)?;
-            let step_end = min(min(end, vma.end()), addr + CHUNK_PAGES * PAGE_SIZE);
+            // `addr < end`, so the sum cannot overflow.
+            let step_end = min(vma.end(), addr + min(end - addr, CHUNK_PAGES * PAGE_SIZE));
             let mut migration =
-                MigrateVma::setup(vma, addr, step_end, select, &self.module.pagemap)?;
+                MigrateVma::setup(&guard, addr, step_end, select, &self.module.pagemap)?;
             step(&mut migration)?;
-            migration.finalize();
+            migration.migrate();
             addr = step_end;
         }
         Ok(())
@@ -439,25 +408,22 @@ impl DmirrorFile {
         let pagemap = &self.module.pagemap;
         // A range larger than the device cannot fit.
         let range = cmd_range(cmd, pagemap.nr_pages())?;
-        let backing = pagemap.data();
-        let mut buf = KVec::from_elem(0u8, PAGE_SIZE, GFP_KERNEL)?;
+        let device = pagemap.data();
         self.migrate_range(mm, range, MigrateSelect::System, |migration| {
             for i in 0..migration.npages() {
-                let src = match migration.src(i) {
-                    MigrateSrc::System(page) => Some(page),
-                    MigrateSrc::Empty => None,
+                let system = match migration.src(i) {
+                    MigrateSrc::System(_) => true,
+                    // Never touched: the device page reads as zeroes.
+                    MigrateSrc::Empty => false,
                     _ => continue,
                 };
-                let dpage = pagemap.alloc_page()?;
-                let memory = Page::alloc_page(GFP_KERNEL | __GFP_ZERO)?;
-                if let Some(src) = src {
-                    // SAFETY: `buf` is valid for writing a page and does not overlap `src`.
-                    unsafe { src.read_raw(buf.as_mut_ptr(), 0, PAGE_SIZE)? };
-                    // SAFETY: `buf` is valid for reading a page and does not overlap `memory`.
-                    unsafe { memory.write_raw(buf.as_ptr(), 0, PAGE_SIZE)? };
+                let mut memory = KVec::from_elem(0u8, PAGE_SIZE, GFP_KERNEL)?;
+                if system {
+                    migration.read_src(i, &mut memory)?;
                 }
+                let dpage = pagemap.alloc_page()?;
                 // The device page was free, so it has no memory yet.
-                drop(backing.store(dpage.offset(), memory)?);
+                drop(device.store(dpage.offset(), memory)?);
                 migration.set_dst_device(i, dpage)?;
             }
             Ok(())
@@ -469,13 +435,11 @@ impl DmirrorFile {
 
     /// `HMM_DMIRROR_MIGRATE_TO_SYS`.
     fn migrate_to_sys(&self, mm: &MmWithUser, cmd: &mut HmmDmirrorCmd) -> Result {
-        let range = cmd_range(cmd, usize::MAX >> kernel::page::PAGE_SHIFT)?;
+        let range = cmd_range(cmd, usize::MAX >> PAGE_SHIFT)?;
         let pagemap = &self.module.pagemap;
-        let backing = pagemap.data();
-        let mut buf = KVec::from_elem(0u8, PAGE_SIZE, GFP_KERNEL)?;
         cmd.cpages = 0;
         self.migrate_range(mm, range, MigrateSelect::DevicePrivate, |migration| {
-            cmd.cpages += to_system(&backing, pagemap, migration, &mut buf)?;
+            cmd.cpages += to_system(pagemap, migration)?;
             Ok(())
         })
     }

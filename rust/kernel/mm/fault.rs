@@ -24,6 +24,18 @@ use crate::{
 /// The `vm_fault` is valid and describes a fault that is being handled. Its `vma` is valid, and
 /// the mmap read lock or the vma read lock of that `vma` is held for as long as the reference to
 /// the `VmFault` exists.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::mm::fault::VmFault;
+///
+/// /// Returns the offset of the faulting page in its VMA, in pages.
+/// fn page_in_vma(fault: &VmFault) -> usize {
+///     (fault.address() - fault.vma().start()) >> kernel::page::PAGE_SHIFT
+/// }
+/// # let _ = page_in_vma;
+/// ```
 #[repr(transparent)]
 pub struct VmFault(Opaque<bindings::vm_fault>);
 
@@ -75,8 +87,9 @@ impl VmFault {
     /// Returns the page set by the caller of the fault handler, or null.
     ///
     /// For a fault on a device-private entry this is the device-private page.
+    #[cfg(CONFIG_DEVICE_PRIVATE)]
     #[inline]
-    pub fn page(&self) -> *mut bindings::page {
+    pub(crate) fn page_ptr(&self) -> *mut bindings::page {
         // SAFETY: By the type invariants the `vm_fault` is valid.
         unsafe { (*self.as_ptr()).page }
     }

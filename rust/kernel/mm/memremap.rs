@@ -26,18 +26,23 @@ use crate::{
     },
     ffi::c_void,
     io::resource::Resource,
-    mm::fault::{
-        to_vm_fault_t,
-        VmFault, //
+    mm::{
+        fault::{
+            to_vm_fault_t,
+            VmFault, //
+        },
+        migrate::DstPage,
+        virt::VmaRef,
     },
-    new_spinlock,
     page::PAGE_SHIFT,
     prelude::*,
-    sync::SpinLock,
-    types::{
-        ForeignOwnable,
-        Opaque, //
+    sync::atomic::{
+        Acquire,
+        Atomic,
+        Relaxed,
+        Release, //
     },
+    types::Opaque,
 };
 use core::{
     marker::PhantomData,
@@ -190,7 +195,8 @@ impl DevicePage {
 /// A newly allocated device-private page: locked, with one reference owned by this object.
 ///
 /// Hand it to a migration as destination (see [`MigrateVma::set_dst_device`]) or drop it, which
-/// unlocks it and drops the reference, so that [`DevPagemapOps::folio_free`] runs.
+/// unlocks it and drops the reference, so that [`DevPagemapOps::folio_free`] runs. It borrows
+/// its [`DevPagemap`], which therefore cannot be dropped while the page is in the driver's hands.
 ///
 /// # Invariants
 ///
@@ -231,21 +237,67 @@ impl Drop for LockedDevicePage<'_> {
     }
 }
 
-/// Operations of a [`DevPagemap`] (`struct dev_pagemap_ops`).
+/// A CPU access to a device-private page of a [`DevPagemap<T>`] mapped into a process: the
+/// argument of [`DevPagemapOps::migrate_to_ram`].
 ///
-/// Both methods are required: the kernel refuses device-private pagemaps without them.
-#[vtable]
-pub trait DevPagemapOps: Sized {
-    /// The driver data of the pagemap, passed to the callbacks.
-    type Ptr: ForeignOwnable + Send + Sync;
+/// # Invariants
+///
+/// - `fault` is a fault on a device-private entry of `fault.vma()`, and the mmap read lock of the
+///   VMA's mm is held: the kernel calls `migrate_to_ram` only then (`do_swap_page()` and
+///   `do_huge_pmd_device_private()` return `VM_FAULT_RETRY` for a fault under the per-VMA lock,
+///   and the fault is retried under the mmap lock).
+/// - `vmf->page` is a page of `pagemap`, locked and referenced by the fault handler for `'a`.
+pub struct DevicePrivateFault<'a, T: DevPagemapOps> {
+    fault: &'a VmFault,
+    pagemap: &'a DevPagemap<T>,
+}
 
+impl<'a, T: DevPagemapOps> DevicePrivateFault<'a, T> {
+    /// Returns the faulting virtual address, aligned down to the page.
+    #[inline]
+    pub fn address(&self) -> usize {
+        self.fault.address()
+    }
+
+    /// Returns the VMA of the fault.
+    #[inline]
+    pub fn vma(&self) -> &VmaRef {
+        self.fault.vma()
+    }
+
+    /// Returns the pagemap of the faulting page.
+    #[inline]
+    pub fn pagemap(&self) -> &'a DevPagemap<T> {
+        self.pagemap
+    }
+
+    /// Returns the faulting device-private page.
+    #[inline]
+    pub fn page(&self) -> &DevicePage {
+        // SAFETY: By the type invariants the page is a page of `pagemap`, referenced for `'a`.
+        unsafe { DevicePage::from_raw(self.fault.page_ptr()) }
+    }
+
+    /// Returns the fault.
+    #[inline]
+    pub(crate) fn vm_fault(&self) -> &'a VmFault {
+        self.fault
+    }
+}
+
+/// Operations of a [`DevPagemap`] (`struct dev_pagemap_ops`), implemented by its driver data.
+///
+/// The methods are required: the kernel refuses device-private pagemaps without `folio_free`
+/// and `migrate_to_ram`, and the pagemap cannot be torn down without `copy_to_ram`.
+#[vtable]
+pub trait DevPagemapOps: Sized + Send + Sync {
     /// Called when the last reference to a device page is dropped.
     ///
-    /// The driver releases the device memory behind `page`. The page then returns to the free
-    /// pages of the pagemap, from which [`DevPagemap::alloc_page`] takes it again.
+    /// The driver releases the device memory behind `page`. The page can be allocated again
+    /// (see [`DevPagemap::alloc_page`]) once this returns.
     ///
     /// This may be called in atomic context and must not sleep.
-    fn folio_free(data: <Self::Ptr as ForeignOwnable>::Borrowed<'_>, page: &DevicePage);
+    fn folio_free(pagemap: &DevPagemap<Self>, page: &DevicePage);
 
     /// Called when the CPU accesses a device page mapped into a process.
     ///
@@ -254,54 +306,130 @@ pub trait DevPagemapOps: Sized {
     /// `VM_FAULT_OOM`, anything else with `VM_FAULT_SIGBUS`.
     ///
     /// [`MigrateVma::for_fault`]: crate::mm::migrate::MigrateVma::for_fault
-    fn migrate_to_ram(
-        data: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
-        pagemap: &DevPagemap<Self>,
-        fault: &VmFault,
-    ) -> Result;
+    fn migrate_to_ram(fault: &DevicePrivateFault<'_, Self>) -> Result;
+
+    /// Copies the content of device page `page` to the system memory page `dst`.
+    ///
+    /// Called when the pagemap is dropped, for every page still in use (mapped by a process),
+    /// to migrate it back to system memory. If this fails, the page is migrated anyway with
+    /// what `dst` holds (zeroes unless it was filled) and a warning is printed: teardown cannot
+    /// wait for a device that fails.
+    fn copy_to_ram(pagemap: &DevPagemap<Self>, page: &DevicePage, dst: &mut DstPage<'_>) -> Result;
 }
 
-/// Driver data stored as a foreign pointer, returned to its owner on drop.
-struct ForeignData<P: ForeignOwnable> {
-    ptr: *mut c_void,
-    _p: PhantomData<P>,
+/// Bits per word of [`InUse`].
+const WORD_BITS: usize = usize::BITS as usize;
+
+/// The pages of a [`DevPagemap`] that are in use, one bit per page, and their number.
+///
+/// A bit is set, with an atomic compare-and-exchange, by the one caller that takes the free page
+/// for initialisation, and cleared after `folio_free` returned for the page.
+struct InUse {
+    words: KVVec<Atomic<usize>>,
+    count: Atomic<usize>,
 }
 
-impl<P: ForeignOwnable> ForeignData<P> {
-    fn new(data: P) -> Self {
-        Self {
-            ptr: data.into_foreign(),
-            _p: PhantomData,
+impl InUse {
+    fn new(nr_pages: usize) -> Result<Self> {
+        let nr_words = nr_pages.div_ceil(WORD_BITS);
+        let mut words = KVVec::with_capacity(nr_words, GFP_KERNEL)?;
+        for _ in 0..nr_words {
+            words
+                .push_within_capacity(Atomic::new(0))
+                .map_err(|_| ENOMEM)?;
         }
+        Ok(Self {
+            words,
+            count: Atomic::new(0),
+        })
     }
 
-    fn borrow(&self) -> P::Borrowed<'_> {
-        // SAFETY: `ptr` came from `into_foreign()` and `from_foreign()` is only called on drop,
-        // which cannot happen while `self` is borrowed.
-        unsafe { P::borrow(self.ptr) }
+    fn word_and_bit(&self, offset: usize) -> Option<(&Atomic<usize>, usize)> {
+        let word = self.words.get(offset / WORD_BITS)?;
+        Some((word, 1 << (offset % WORD_BITS)))
     }
-}
 
-impl<P: ForeignOwnable> Drop for ForeignData<P> {
-    fn drop(&mut self) {
-        // SAFETY: `ptr` came from `into_foreign()`, and no borrows of it remain.
-        drop(unsafe { P::from_foreign(self.ptr) });
+    /// Marks page `offset` in use; returns `false` if it already was or is out of range.
+    fn claim(&self, offset: usize) -> bool {
+        let Some((word, bit)) = self.word_and_bit(offset) else {
+            return false;
+        };
+        let mut old = word.load(Relaxed);
+        loop {
+            if old & bit != 0 {
+                return false;
+            }
+            // Acquire: pairs with the release in `release()`, so that the page is initialised
+            // after everything its previous user and `folio_free` did.
+            match word.cmpxchg(old, old | bit, Acquire) {
+                Ok(_) => break,
+                Err(cur) => old = cur,
+            }
+        }
+        self.count.add(1, Relaxed);
+        true
+    }
+
+    /// Marks page `offset` free; returns `false` if it was not in use.
+    fn release(&self, offset: usize) -> bool {
+        let Some((word, bit)) = self.word_and_bit(offset) else {
+            return false;
+        };
+        let mut old = word.load(Relaxed);
+        loop {
+            if old & bit == 0 {
+                return false;
+            }
+            match word.cmpxchg(old, old & !bit, Release) {
+                Ok(_) => break,
+                Err(cur) => old = cur,
+            }
+        }
+        self.count.fetch_sub(1, Relaxed);
+        true
+    }
+
+    /// Returns whether page `offset` is in use.
+    fn test(&self, offset: usize) -> bool {
+        self.word_and_bit(offset)
+            .is_some_and(|(word, bit)| word.load(Relaxed) & bit != 0)
+    }
+
+    /// Returns the first page below `nr_pages` that is free, if any.
+    fn first_free(&self, nr_pages: usize) -> Option<usize> {
+        self.words
+            .iter()
+            .enumerate()
+            .find_map(|(i, word)| {
+                let free = !word.load(Relaxed);
+                (free != 0).then(|| i * WORD_BITS + free.trailing_zeros() as usize)
+            })
+            .filter(|&offset| offset < nr_pages)
+    }
+
+    fn count(&self) -> usize {
+        self.count.load(Relaxed)
     }
 }
 
 /// A `MEMORY_DEVICE_PRIVATE` pagemap: the `struct page`s of a [`DevicePrivateRegion`].
 ///
-/// Created with [`memremap_pages()`], it owns its region and its driver data (of type
-/// `T::Ptr`). It keeps track of its free pages: [`DevPagemap::alloc_page`] takes one, and the
-/// page becomes free again after its last reference is dropped and
-/// [`DevPagemapOps::folio_free`] was called.
+/// Created with [`memremap_pages()`], it owns its region and its driver data of type `T`, which
+/// implements the callbacks. It knows which of its pages are in use: [`DevPagemap::alloc_page`]
+/// or [`DevPagemap::alloc_page_at`] take a free one, and a page is free again after its last
+/// reference was dropped and [`DevPagemapOps::folio_free`] returned. Which free page to use is
+/// the driver's choice.
 ///
 /// The address of the pagemap is its owner (`dev_pagemap.owner`), which identifies its pages
 /// when migrating them with [`MigrateVma`].
 ///
-/// Dropping the pagemap calls [`memunmap_pages()`], which **sleeps until every page of the
-/// pagemap has been freed**: migrate all pages back to system memory first, for example with
-/// [`DevPagemap::evict`]. Then the region is released and the driver data dropped.
+/// Dropping the pagemap migrates every page that is still in use back to system memory (with
+/// [`DevPagemapOps::copy_to_ram`]), retrying until none is left, then calls
+/// [`memunmap_pages()`], releases the region and drops the driver data. It does not fail and
+/// does not allocate anything that can fail, so a driver can be unbound or unloaded while
+/// processes still have pages on its device. A driver usually embeds the pagemap in the data of
+/// its bound device, so that it is dropped on unbind, which is what the `devm_` variants of
+/// the C functions achieve.
 ///
 /// [`memremap_pages()`]: srctree/mm/memremap.c
 /// [`memunmap_pages()`]: srctree/mm/memremap.c
@@ -312,55 +440,99 @@ impl<P: ForeignOwnable> Drop for ForeignData<P> {
 /// - `pgmap` is a `struct dev_pagemap` of type `MEMORY_DEVICE_PRIVATE` with the single range of
 ///   `region`, the operations of `DevPagemapVTable<T>` and itself as owner, mapped with
 ///   `memremap_pages()` and unmapped only in drop.
-/// - `free` holds the offsets of the pages that are not in use (refcount 0), each once; its
-///   capacity is the number of pages in the pagemap.
+/// - A page whose bit in `in_use` is clear has a reference count of zero and nobody else is
+///   about to initialise it.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::mm::memremap::{
+///     DevPagemap, DevPagemapOps, DevicePage, DevicePrivateFault, DevicePrivateRegion,
+/// };
+/// use kernel::mm::migrate::DstPage;
+/// use kernel::page::PAGE_SIZE;
+/// use kernel::sync::atomic::{Atomic, Relaxed};
+///
+/// struct Device {
+///     freed: Atomic<usize>,
+/// }
+///
+/// #[vtable]
+/// impl DevPagemapOps for Device {
+///     fn folio_free(pagemap: &DevPagemap<Self>, _page: &DevicePage) {
+///         pagemap.data().freed.fetch_add(1, Relaxed);
+///     }
+///
+///     fn migrate_to_ram(_fault: &DevicePrivateFault<'_, Self>) -> Result {
+///         // This device never hands out its pages, so the CPU cannot fault on them.
+///         Err(EFAULT)
+///     }
+///
+///     fn copy_to_ram(
+///         _pagemap: &DevPagemap<Self>,
+///         _page: &DevicePage,
+///         _dst: &mut DstPage<'_>,
+///     ) -> Result {
+///         // A device without memory: the pages come back as zeroes.
+///         Ok(())
+///     }
+/// }
+///
+/// let region = DevicePrivateRegion::new(PAGE_SIZE, c"rust_doctest")?;
+/// let pagemap = KBox::pin_init(
+///     DevPagemap::new(region, Device { freed: Atomic::new(0) }),
+///     GFP_KERNEL,
+/// )?;
+/// let page = pagemap.alloc_page()?;
+/// assert!(pagemap.owns(&page));
+/// assert_eq!(pagemap.nr_in_use(), 1);
+/// // The driver chooses the page: this one is taken already.
+/// assert_eq!(pagemap.alloc_page_at(page.offset()).err(), Some(EBUSY));
+/// drop(page);
+/// assert_eq!(pagemap.nr_in_use(), 0);
+/// assert_eq!(pagemap.data().freed.load(Relaxed), 1);
+/// # Ok::<(), Error>(())
+/// ```
 #[pin_data(PinnedDrop)]
 pub struct DevPagemap<T: DevPagemapOps> {
     #[pin]
     pgmap: Opaque<bindings::dev_pagemap>,
     region: DevicePrivateRegion,
+    in_use: InUse,
     #[pin]
-    free: SpinLock<KVVec<usize>>,
-    data: ForeignData<T::Ptr>,
+    data: T,
 }
 
 // SAFETY: The `struct dev_pagemap` is only modified by the C side, with its own synchronisation;
-// the free list is protected by a spinlock; the driver data is `Send` and only borrowed.
+// `in_use` is only changed with atomic operations; the driver data is `Send`.
 unsafe impl<T: DevPagemapOps> Send for DevPagemap<T> {}
 
 // SAFETY: All methods taking `&self` are safe to call concurrently, see `Send`; the driver data is
 // `Sync`.
 unsafe impl<T: DevPagemapOps> Sync for DevPagemap<T> {}
 
-/// Returns the lock-protected free list of a pagemap of `nr_pages` pages, all free.
-///
-/// Not part of the generic [`DevPagemap::new`]: `new_spinlock!` creates a lock class key and
-/// name, which must exist once, here, and not once in every crate that instantiates
-/// `DevPagemap<T>`. Lockdep reports one key with two names otherwise.
-fn new_free_list(nr_pages: usize) -> Result<impl PinInit<SpinLock<KVVec<usize>>>> {
-    let mut free = KVVec::with_capacity(nr_pages, GFP_KERNEL)?;
-    // Pop the lowest offsets first.
-    for offset in (0..nr_pages).rev() {
-        free.push_within_capacity(offset).map_err(|_| ENOMEM)?;
-    }
-    Ok(new_spinlock!(free, "DevPagemap::free"))
-}
-
 impl<T: DevPagemapOps> DevPagemap<T> {
     /// Creates the pages of `region` with `memremap_pages()`, with driver data `data`.
     ///
     /// All pages start free.
-    pub fn new(region: DevicePrivateRegion, data: T::Ptr) -> impl PinInit<Self, Error> {
+    pub fn new<E>(
+        region: DevicePrivateRegion,
+        data: impl PinInit<T, E>,
+    ) -> impl PinInit<Self, Error>
+    where
+        Error: From<E>,
+    {
         let nr_pages = region.nr_pages();
         let start = region.start();
         // The region is never empty.
         let end = start + (region.size() - 1);
         try_pin_init!(Self {
+            data <- data,
             region,
-            free <- new_free_list(nr_pages)?,
-            data: ForeignData::new(data),
+            in_use: InUse::new(nr_pages)?,
             // INVARIANT: The pagemap is initialised with the type, range, ops and owner the
-            // invariants require, and mapped.
+            // invariants require, and mapped. The callbacks can run from now on and find the
+            // other fields initialised. All pages are free.
             pgmap <- Opaque::try_ffi_init(move |slot: *mut bindings::dev_pagemap| {
                 // SAFETY: `slot` is valid for writes, and all-zeroes is a valid (empty)
                 // `struct dev_pagemap`.
@@ -370,7 +542,7 @@ impl<T: DevPagemapOps> DevPagemap<T> {
                     (*slot).type_ = bindings::memory_type_MEMORY_DEVICE_PRIVATE;
                     *(*slot).__bindgen_anon_1.range.as_mut() = bindings::range { start, end };
                     (*slot).nr_range = 1;
-                    (*slot).ops = DevPagemapVTable::<T>::build();
+                    (*slot).ops = &DevPagemapVTable::<T>::VTABLE;
                     (*slot).owner = slot.cast();
                 }
                 // SAFETY: `slot` is an initialised device-private pagemap that stays at this
@@ -393,15 +565,16 @@ impl<T: DevPagemapOps> DevPagemap<T> {
         self.region.nr_pages()
     }
 
-    /// Returns the number of free pages of the pagemap.
-    pub fn nr_free(&self) -> usize {
-        self.free.lock().len()
+    /// Returns the number of pages of the pagemap that are in use.
+    #[inline]
+    pub fn nr_in_use(&self) -> usize {
+        self.in_use.count()
     }
 
     /// Returns the driver data.
     #[inline]
-    pub fn data(&self) -> <T::Ptr as ForeignOwnable>::Borrowed<'_> {
-        self.data.borrow()
+    pub fn data(&self) -> &T {
+        &self.data
     }
 
     /// Returns whether `page` is a page of this pagemap.
@@ -422,23 +595,51 @@ impl<T: DevPagemapOps> DevPagemap<T> {
         self.region.first_pfn()
     }
 
-    /// Allocates a free page of the pagemap.
+    /// Returns whether page `offset` is in use.
+    #[inline]
+    pub(crate) fn is_in_use(&self, offset: usize) -> bool {
+        self.in_use.test(offset)
+    }
+
+    /// Allocates page `offset` of the pagemap.
     ///
     /// The page is returned locked and with a reference, ready to be the destination of a
-    /// migration. Returns [`ENOMEM`] if all pages are in use.
-    pub fn alloc_page(&self) -> Result<LockedDevicePage<'_>> {
-        let offset = self.free.lock().pop().ok_or(ENOMEM)?;
+    /// migration. Returns [`EINVAL`] if `offset` is not below [`DevPagemap::nr_pages`] and
+    /// [`EBUSY`] if the page is in use.
+    pub fn alloc_page_at(&self, offset: usize) -> Result<LockedDevicePage<'_>> {
+        if offset >= self.nr_pages() {
+            return Err(EINVAL);
+        }
+        if !self.in_use.claim(offset) {
+            return Err(EBUSY);
+        }
         // SAFETY: `offset` is below the number of pages of the pagemap, so the pfn has a
         // `struct page` as long as the pagemap is mapped.
         let page = unsafe { bindings::pfn_to_page(self.first_pfn() + offset) };
-        // SAFETY: The page is a page of our pagemap and, by the type invariants, it was free
-        // (refcount 0); we removed it from the free list, so nobody else uses it.
+        // SAFETY: The page is a page of our pagemap; it was free (refcount 0) by the type
+        // invariants, and we claimed it, so nobody else initialises it.
         unsafe { bindings::zone_device_page_init(page, self.pgmap.get(), 0) };
-        // INVARIANT: `zone_device_page_init()` returns the page locked with one reference.
+        // INVARIANT: `zone_device_page_init()` returns the page locked with one reference; the
+        // `struct page`s of a mapped pagemap are never at address 0.
         Ok(LockedDevicePage {
-            page: NonNull::new(page).ok_or(EINVAL)?,
+            // SAFETY: `pfn_to_page()` of a valid pfn is not null.
+            page: unsafe { NonNull::new_unchecked(page) },
             _p: PhantomData,
         })
+    }
+
+    /// Allocates the free page of the pagemap with the lowest offset.
+    ///
+    /// Like [`DevPagemap::alloc_page_at`]; returns [`ENOMEM`] if all pages are in use.
+    pub fn alloc_page(&self) -> Result<LockedDevicePage<'_>> {
+        loop {
+            let offset = self.in_use.first_free(self.nr_pages()).ok_or(ENOMEM)?;
+            match self.alloc_page_at(offset) {
+                // Another thread took it meanwhile: look again.
+                Err(e) if e == EBUSY => continue,
+                result => return result,
+            }
+        }
     }
 
     /// Returns the `DevPagemap` of a device-private page of a `DevPagemap<T>`.
@@ -459,6 +660,9 @@ impl<T: DevPagemapOps> DevPagemap<T> {
 #[pinned_drop]
 impl<T: DevPagemapOps> PinnedDrop for DevPagemap<T> {
     fn drop(self: Pin<&mut Self>) {
+        // No page is borrowed by the driver any more (a `LockedDevicePage` or a `MigrateVma`
+        // borrows the pagemap); pages mapped by processes are migrated back here.
+        self.evict_all();
         // SAFETY: By the type invariants `pgmap` is mapped, and it is unmapped only here. This
         // waits until all pages are freed; the callbacks run meanwhile still find valid data.
         unsafe { bindings::memunmap_pages(self.pgmap.get()) };
@@ -481,54 +685,54 @@ impl<T: DevPagemapOps> DevPagemapVTable<T> {
         // SAFETY: The page belongs to a `DevPagemap<T>` and we are in its `folio_free` callback.
         let dpage = unsafe { DevicePage::from_raw(page) };
         let offset = dpage.offset();
-        T::folio_free(this.data(), dpage);
-        // INVARIANT: The page is free now; it was in use, so it is not on the list, and the list
-        // has room for every page.
-        if this.free.lock().push_within_capacity(offset).is_err() {
-            pr_warn!("device private page {offset} freed twice\n");
+        T::folio_free(this, dpage);
+        // INVARIANT: The page is free now; the C side does not touch it after this callback.
+        if !this.in_use.release(offset) {
+            pr_warn!("device private page {offset} freed but not in use\n");
         }
     }
 
     /// # Safety
     ///
     /// `vmf` must describe a fault on a device-private entry of a page of a `DevPagemap<T>`, with
-    /// the mmap or vma read lock held, and a reference to the page held.
+    /// the mmap read lock held, and the page locked and referenced, as `do_swap_page()` and
+    /// `do_huge_pmd_device_private()` call `migrate_to_ram`.
     unsafe extern "C" fn migrate_to_ram(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
-        // SAFETY: By the safety requirements `vmf` is a fault being handled under the lock.
+        // SAFETY: By the safety requirements `vmf` is a fault being handled under the mmap lock.
         let fault = unsafe { VmFault::from_raw(vmf) };
         // SAFETY: By the safety requirements the page belongs to a `DevPagemap<T>`, which stays
         // alive while the page is referenced.
-        let this = unsafe { DevPagemap::<T>::from_page(fault.page()) };
-        to_vm_fault_t(T::migrate_to_ram(this.data(), this, fault))
+        let pagemap = unsafe { DevPagemap::<T>::from_page(fault.page_ptr()) };
+        // INVARIANT: By the safety requirements the mmap read lock is held and the page is a
+        // locked and referenced page of `pagemap`.
+        let fault = DevicePrivateFault { fault, pagemap };
+        to_vm_fault_t(T::migrate_to_ram(&fault))
     }
 
     const VTABLE: bindings::dev_pagemap_ops = bindings::dev_pagemap_ops {
         folio_free: Some(Self::folio_free),
         migrate_to_ram: Some(Self::migrate_to_ram),
-        memory_failure: None,
-        folio_split: None,
+        ..pin_init::zeroed()
     };
-
-    const fn build() -> &'static bindings::dev_pagemap_ops {
-        &Self::VTABLE
-    }
 }
 
 #[cfg(CONFIG_RUST_MEMREMAP_KUNIT_TEST)]
 #[macros::kunit_tests(rust_kernel_memremap)]
 mod tests {
     use super::*;
-    use crate::sync::{
-        atomic::{
-            Atomic,
-            Relaxed, //
+    use crate::{
+        mm::migrate::DstPage,
+        sync::{
+            atomic::{
+                Atomic,
+                Relaxed, //
+            },
+            Arc,
         },
-        Arc,
-        ArcBorrow, //
     };
 
     #[test]
-    fn region_placement() -> Result {
+    fn region_sizes() -> Result {
         let a = DevicePrivateRegion::new(1, c"rust_kunit")?;
         let b = DevicePrivateRegion::new(a.size() as usize + 1, c"rust_kunit")?;
         // Sizes are rounded up to whole sections, which are aligned.
@@ -538,11 +742,6 @@ mod tests {
         assert_eq!(b.start() % a.size(), 0);
         // The regions do not overlap.
         assert!(a.start() + a.size() <= b.start() || b.start() + b.size() <= a.start());
-        // Releasing a region makes its range available again (first fit).
-        let start = a.start();
-        drop(a);
-        let c = DevicePrivateRegion::new(1, c"rust_kunit")?;
-        assert_eq!(c.start(), start);
         Ok(())
     }
 
@@ -558,69 +757,142 @@ mod tests {
         );
     }
 
-    struct Counter {
-        freed: Atomic<usize>,
+    /// What the test pagemap's callbacks saw; shared with the test, which outlives the pagemap.
+    struct Seen {
+        /// Bit `n` set: `folio_free` was called for the page at offset `n` (`n < 64`).
+        freed: Atomic<u64>,
+        nr_freed: Atomic<usize>,
+        dropped: Atomic<bool>,
     }
 
-    struct TestOps;
+    struct TestDevice {
+        seen: Arc<Seen>,
+    }
+
+    impl Drop for TestDevice {
+        fn drop(&mut self) {
+            self.seen.dropped.store(true, Relaxed);
+        }
+    }
 
     #[vtable]
-    impl DevPagemapOps for TestOps {
-        type Ptr = Arc<Counter>;
-
-        fn folio_free(data: ArcBorrow<'_, Counter>, _page: &DevicePage) {
-            data.freed.fetch_add(1, Relaxed);
+    impl DevPagemapOps for TestDevice {
+        fn folio_free(pagemap: &DevPagemap<Self>, page: &DevicePage) {
+            let seen = &pagemap.data().seen;
+            if page.offset() < 64 {
+                let mut old = seen.freed.load(Relaxed);
+                while let Err(cur) = seen.freed.cmpxchg(old, old | 1 << page.offset(), Relaxed) {
+                    old = cur;
+                }
+            }
+            seen.nr_freed.fetch_add(1, Relaxed);
         }
 
-        fn migrate_to_ram(
-            _data: ArcBorrow<'_, Counter>,
-            _pagemap: &DevPagemap<Self>,
-            _fault: &VmFault,
-        ) -> Result {
+        fn migrate_to_ram(_fault: &DevicePrivateFault<'_, Self>) -> Result {
             Err(EFAULT)
         }
+
+        fn copy_to_ram(
+            _pagemap: &DevPagemap<Self>,
+            _page: &DevicePage,
+            _dst: &mut DstPage<'_>,
+        ) -> Result {
+            Err(EIO)
+        }
+    }
+
+    fn new_seen() -> Result<Arc<Seen>> {
+        Ok(Arc::new(
+            Seen {
+                freed: Atomic::new(0),
+                nr_freed: Atomic::new(0),
+                dropped: Atomic::new(false),
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
+    fn new_pagemap(seen: &Arc<Seen>) -> Result<Pin<KBox<DevPagemap<TestDevice>>>> {
+        let region = DevicePrivateRegion::new(1, c"rust_kunit")?;
+        KBox::pin_init(
+            DevPagemap::new(region, TestDevice { seen: seen.clone() }),
+            GFP_KERNEL,
+        )
     }
 
     #[test]
     fn pagemap_alloc_free() -> Result {
-        let counter = Arc::new(
-            Counter {
-                freed: Atomic::new(0),
-            },
-            GFP_KERNEL,
-        )?;
-        let region = DevicePrivateRegion::new(1, c"rust_kunit")?;
-        let nr_pages = region.nr_pages();
-        let pagemap = KBox::pin_init(
-            DevPagemap::<TestOps>::new(region, counter.clone()),
-            GFP_KERNEL,
-        )?;
-        assert_eq!(pagemap.nr_pages(), nr_pages);
-        assert_eq!(pagemap.nr_free(), nr_pages);
+        let seen = new_seen()?;
+        let pagemap = new_pagemap(&seen)?;
+        let nr_pages = pagemap.nr_pages();
+        let start = pagemap.region().start();
+        let size = pagemap.region().size();
+        assert_eq!(pagemap.nr_in_use(), 0);
 
         let a = pagemap.alloc_page()?;
         let b = pagemap.alloc_page()?;
-        assert_eq!(a.offset(), 0);
-        assert_eq!(b.offset(), 1);
-        assert!(pagemap.owns(&a));
-        assert_eq!(pagemap.nr_free(), nr_pages - 2);
+        let c = pagemap.alloc_page_at(7)?;
+        assert_eq!((a.offset(), b.offset(), c.offset()), (0, 1, 7));
+        assert!(pagemap.owns(&a) && pagemap.owns(&c));
+        assert_eq!(pagemap.nr_in_use(), 3);
 
-        // Dropping the last reference frees the page and calls `folio_free`.
-        drop(a);
-        assert_eq!(counter.freed.load(Relaxed), 1);
-        assert_eq!(pagemap.nr_free(), nr_pages - 1);
-
-        // The freed page is allocated again first.
-        let c = pagemap.alloc_page()?;
-        assert_eq!(c.offset(), 0);
+        // Dropping the last reference calls `folio_free` for that page, which is free then.
         drop(b);
-        drop(c);
-        assert_eq!(counter.freed.load(Relaxed), 3);
-        assert_eq!(pagemap.nr_free(), nr_pages);
+        assert_eq!(seen.freed.load(Relaxed), 1 << 1);
+        assert_eq!(seen.nr_freed.load(Relaxed), 1);
+        assert_eq!(pagemap.nr_in_use(), 2);
+        let b = pagemap.alloc_page()?;
+        assert_eq!(b.offset(), 1);
+        drop((a, b, c));
+        assert_eq!(seen.freed.load(Relaxed), 1 << 0 | 1 << 1 | 1 << 7);
+        assert_eq!(seen.nr_freed.load(Relaxed), 4);
+        assert_eq!(pagemap.nr_in_use(), 0);
 
-        // Dropping the pagemap unmaps it and releases the region and the data.
+        // Dropping the pagemap unmaps it, releases the region and drops the driver data: the
+        // same range can be requested again.
+        assert!(!seen.dropped.load(Relaxed));
         drop(pagemap);
-        assert!(counter.freed.load(Relaxed) == 3);
+        assert!(seen.dropped.load(Relaxed));
+        let again = DevicePrivateRegion::new(size as usize, c"rust_kunit")?;
+        assert_eq!(again.start(), start);
+        assert_eq!(nr_pages, again.nr_pages());
+        Ok(())
+    }
+
+    #[test]
+    fn pagemap_bad_input() -> Result {
+        let seen = new_seen()?;
+        let pagemap = new_pagemap(&seen)?;
+        let other = new_pagemap(&seen)?;
+        let nr_pages = pagemap.nr_pages();
+
+        // Offsets out of range, pages in use.
+        assert_eq!(pagemap.alloc_page_at(nr_pages).err(), Some(EINVAL));
+        assert_eq!(pagemap.alloc_page_at(usize::MAX).err(), Some(EINVAL));
+        let page = pagemap.alloc_page_at(nr_pages - 1)?;
+        assert_eq!(pagemap.alloc_page_at(nr_pages - 1).err(), Some(EBUSY));
+
+        // A page of another pagemap.
+        let foreign = other.alloc_page()?;
+        assert!(!pagemap.owns(&foreign));
+        assert!(!other.owns(&page));
+        assert_eq!(foreign.offset(), 0);
+        drop(foreign);
+        drop(page);
+
+        // Exhaustion: every page in use, then all free again.
+        let mut pages = KVVec::with_capacity(nr_pages, GFP_KERNEL)?;
+        for _ in 0..nr_pages {
+            pages
+                .push_within_capacity(pagemap.alloc_page()?)
+                .map_err(|_| ENOMEM)?;
+        }
+        assert_eq!(pagemap.nr_in_use(), nr_pages);
+        assert_eq!(pagemap.alloc_page().err(), Some(ENOMEM));
+        assert_eq!(pagemap.alloc_page_at(0).err(), Some(EBUSY));
+        drop(pages);
+        assert_eq!(pagemap.nr_in_use(), 0);
+        assert_eq!(seen.nr_freed.load(Relaxed), nr_pages + 2);
         Ok(())
     }
 }

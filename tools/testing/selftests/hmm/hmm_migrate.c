@@ -1034,6 +1034,49 @@ TEST_F(hmm, bad_input)
 }
 
 /*
+ * Ranges at the top of the address space, where "start + size" and a
+ * driver's per-chunk arithmetic come close to wrapping: every command fails
+ * cleanly, with -EINVAL (the range wraps, or cannot be migrated) or -EFAULT
+ * (nothing is mapped there), and the kernel survives: with Rust overflow
+ * checks, an unchecked sum in a driver is a kernel panic.  test_hmm's
+ * READ/WRITE give -EINVAL for the first range because its own per-chunk sum
+ * wraps to 0 (dmirror_fault_unlocked()); rust_dmirror gives -EFAULT there.
+ */
+TEST_F(hmm, edge_addresses)
+{
+	static const unsigned long reqs[] = {
+		HMM_DMIRROR_READ, HMM_DMIRROR_WRITE,
+		HMM_DMIRROR_MIGRATE_TO_DEV, HMM_DMIRROR_MIGRATE_TO_SYS,
+	};
+	const struct {
+		unsigned long addr;
+		unsigned long npages;
+	} ranges[] = {
+		{ -(32UL * page_size), 1 },	/* 32 pages below the top */
+		{ -(32UL * page_size), 32 },	/* up to the top exactly */
+		{ -(2UL * page_size), 64 },	/* wraps around */
+		{ -page_size, 1 },		/* the last page */
+		{ -(1UL << 30), 64 },		/* 1 GiB below the top */
+	};
+	struct buf *b = &self->b;
+	unsigned int i, j;
+
+	ASSERT_EQ(buf_alloc(b, 64 * page_size, 0), 0);
+	for (i = 0; i < ARRAY_SIZE(ranges); i++) {
+		for (j = 0; j < ARRAY_SIZE(reqs); j++) {
+			int ret = dmirror_ioctl(self->fd0, reqs[j],
+						(void *)ranges[i].addr,
+						b->mirror, ranges[i].npages,
+						NULL);
+
+			TH_LOG("request %u, addr %#lx, %lu pages: %d", j,
+			       ranges[i].addr, ranges[i].npages, ret);
+			EXPECT_TRUE(ret == -EINVAL || ret == -EFAULT);
+		}
+	}
+}
+
+/*
  * The module unloads while the device holds pages of a live process (its
  * file is closed, the mapping stays): the driver migrates them back to
  * system memory on the way out, and the data is intact.
