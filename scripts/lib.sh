@@ -62,3 +62,20 @@ build_for() {
 	*) die "unknown kernel kind '$1' (base|series)" ;;
 	esac
 }
+
+# The patches of the series in 'git am' order, cover letters left out.
+# patches/ holds one folder per separately postable series (applied in the
+# order of the folders' names, see scripts/config/series.txt), or the
+# patches themselves.
+#   series_patches [DIR]
+series_patches() {
+	local d=${1:-$REPO/patches}
+	find "$d" -mindepth 1 -maxdepth 2 -name '[0-9][0-9][0-9][0-9]-*.patch' \
+		! -name '0000-cover-letter.patch' -printf '%P\n' | sort | sed "s|^|$d/|"
+}
+# The cover letters, one per series, in the same order.
+series_covers() {
+	local d=${1:-$REPO/patches}
+	find "$d" -mindepth 1 -maxdepth 2 -name '0000-cover-letter.patch' -printf '%P\n' |
+		sort | sed "s|^|$d/|"
+}
