@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Keep pages of a process on a device while its driver goes away, for
- * scripts/guest/rust_teardown.sh (built with gcc -static on the host).
+ * scripts/guest/rust_teardown.sh (built with gcc -static on the host by
+ * scripts/guest/faultinject.sh build).
  *
  *   hold_dev DEV NPAGES READY STOP
  *

@@ -50,15 +50,19 @@ if [ "${1:-}" = build ]; then
 	case ${2:-} in
 	series | base) out=$(build_for "$2") ;;
 	series-debug | base-debug) out=$(build_for "${2%-debug}")-debug ;;
-	"") die "usage: faultinject.sh build series|series-debug|BUILD_DIR" ;;
+	series-debug-rust) out=$(build_for series)-debug-rust ;;
+	"") die "usage: faultinject.sh build series|series-debug|series-debug-rust|BUILD_DIR" ;;
 	*) out=$2 ;;
 	esac
 	[ -d "$out/usr/include/linux" ] || die "no kernel headers in $out (run scripts/build)"
 	src=$(readlink -f "$out/source")
 	mkdir -p "$out/tests/guest-progs"
-	gcc -static -O2 -Wall -I "$src" -isystem "$out/usr/include" \
-		-o "$out/tests/guest-progs/fi_hmm" "$here/scripts/guest-progs/fi_hmm.c"
-	log "built $out/tests/guest-progs/fi_hmm"
+	# fi_hmm, and hold_dev for scripts/guest/rust_teardown.sh.
+	for p in fi_hmm hold_dev; do
+		gcc -static -O2 -Wall -I "$src" -isystem "$out/usr/include" \
+			-o "$out/tests/guest-progs/$p" "$here/scripts/guest-progs/$p.c"
+		log "built $out/tests/guest-progs/$p"
+	done
 	exit 0
 fi
 
@@ -108,20 +112,8 @@ ko=$(find /lib/modules -name test_hmm.ko | head -1)
 grep -q ' memremap_pages$' /proc/kallsyms || skip_all "no kallsyms (CONFIG_KALLSYMS)"
 [ -r /proc/device_private ] || skip_all "no /proc/device_private (kernel without the series)"
 
-# Both attributes: only the task that asks (make-it-fail or fail-nth), every
-# GFP mode and order, counted through 'times'.
-for a in failslab fail_page_alloc; do
-	echo 0 >$D/$a/probability
-	echo "$FI_INTERVAL" >$D/$a/interval
-	echo 1000000 >$D/$a/times
-	echo 0 >$D/$a/space
-	echo 2 >$D/$a/verbose
-	echo Y >$D/$a/task-filter
-	echo N >$D/$a/ignore-gfp-wait
-done
-echo N >$D/failslab/cache-filter
-echo N >$D/fail_page_alloc/ignore-gfp-highmem
-echo 0 >$D/fail_page_alloc/min-order
+# Only the task that asks (make-it-fail or fail-nth).
+fi_setup Y "$FI_INTERVAL"
 
 have_kl=0
 if [ -w $KL ]; then

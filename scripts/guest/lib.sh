@@ -50,3 +50,22 @@ t_totals() {
 	echo "# Totals: pass:$_t_pass fail:$_t_fail xfail:0 xpass:0 skip:$_t_skip error:0"
 	[ $_t_fail = 0 ]
 }
+
+# failslab and fail_page_alloc armed but not firing (probability 0): every
+# GFP mode and order, counted through 'times', each failure reported with
+# its stack.  $1: Y to fail only tasks that ask (make-it-fail, fail-nth), N
+# for any task (then a stack-trace filter narrows it down); $2: interval.
+fi_setup() {
+	for _a in failslab fail_page_alloc; do
+		echo 0 >/sys/kernel/debug/$_a/probability
+		echo "${2:-1}" >/sys/kernel/debug/$_a/interval
+		echo 1000000 >/sys/kernel/debug/$_a/times
+		echo 0 >/sys/kernel/debug/$_a/space
+		echo 2 >/sys/kernel/debug/$_a/verbose
+		echo "$1" >/sys/kernel/debug/$_a/task-filter
+		echo N >/sys/kernel/debug/$_a/ignore-gfp-wait
+	done
+	echo N >/sys/kernel/debug/failslab/cache-filter
+	echo N >/sys/kernel/debug/fail_page_alloc/ignore-gfp-highmem
+	echo 0 >/sys/kernel/debug/fail_page_alloc/min-order
+}

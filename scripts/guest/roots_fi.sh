@@ -39,18 +39,7 @@ if [ "$(grep -vc 'Device private memory' /proc/device_private)" != 0 ]; then
 	skip_all "device private memory was registered before this script"
 fi
 
-for a in failslab fail_page_alloc; do
-	echo 0 >$D/$a/probability
-	echo 1 >$D/$a/interval
-	echo 1000000 >$D/$a/times
-	echo 0 >$D/$a/space
-	echo 2 >$D/$a/verbose
-	echo Y >$D/$a/task-filter
-	echo N >$D/$a/ignore-gfp-wait
-done
-echo N >$D/failslab/cache-filter
-echo N >$D/fail_page_alloc/ignore-gfp-highmem
-echo 0 >$D/fail_page_alloc/min-order
+fi_setup Y
 [ -w $KL ] && { echo scan >$KL; echo clear >$KL; }
 dmesg -c >/dev/null
 

@@ -5,30 +5,11 @@
 # the module).  The teardown migrates the pages back and must neither hang
 # nor lose data.  Prints KTAP; every check can fail.
 #
-# Host side, once per build (the guest has no compiler):
-#   scripts/guest/rust_teardown.sh build series-debug-rust|BUILD_DIR
+# Host side, once per build (the guest has no compiler), with the other
+# fault-injection helpers:
+#   scripts/guest/faultinject.sh build series-debug-rust|BUILD_DIR
 # Guest side:
 #   scripts/vm --kernel DIR --run scripts/guest/rust_teardown.sh [RT_PAGES=N RT_ROUNDS=N]
-if [ "${1:-}" = build ]; then
-	[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
-	set -eu
-	here=$(cd "$(dirname "$0")/../.." && pwd)
-	. "$here/scripts/lib.sh"
-	case ${2:-} in
-	series-debug-rust) out=$(build_for series)-debug-rust ;;
-	series) out=$(build_for series) ;;
-	"") die "usage: rust_teardown.sh build series|series-debug-rust|BUILD_DIR" ;;
-	*) out=$2 ;;
-	esac
-	[ -d "$out/usr/include/linux" ] || die "no kernel headers in $out (run scripts/build)"
-	src=$(readlink -f "$out/source")
-	mkdir -p "$out/tests/guest-progs"
-	gcc -static -O2 -Wall -I "$src" -isystem "$out/usr/include" \
-		-o "$out/tests/guest-progs/hold_dev" "$here/scripts/guest-progs/hold_dev.c"
-	log "built $out/tests/guest-progs/hold_dev"
-	exit 0
-fi
-
 . /smdm/lib.sh
 for a in "$@"; do case $a in *=*) export "$a" ;; esac; done
 RT_PAGES=${RT_PAGES:-512}
@@ -50,22 +31,11 @@ skip_all() {
 [ -d $D/failslab ] && [ -d $D/fail_page_alloc ] ||
 	skip_all "no failslab/fail_page_alloc in debugfs (CONFIG_FAILSLAB, CONFIG_FAIL_PAGE_ALLOC, CONFIG_FAULT_INJECTION_DEBUG_FS)"
 [ -e $D/failslab/require-start ] || skip_all "no stack-trace filter (CONFIG_FAULT_INJECTION_STACKTRACE_FILTER)"
-[ -x $HOLD ] || skip_all "no $HOLD (run: scripts/guest/rust_teardown.sh build <kernel> on the host)"
+[ -x $HOLD ] || skip_all "no $HOLD (run: scripts/guest/faultinject.sh build <kernel> on the host)"
 [ -n "$(find /lib/modules -name rust_dmirror.ko)" ] || skip_all "no rust_dmirror.ko"
 
 # Every allocation of any task with the module's code on the stack fails.
-for a in failslab fail_page_alloc; do
-	echo 0 >$D/$a/probability
-	echo 1 >$D/$a/interval
-	echo 1000000 >$D/$a/times
-	echo 0 >$D/$a/space
-	echo 2 >$D/$a/verbose
-	echo N >$D/$a/task-filter
-	echo N >$D/$a/ignore-gfp-wait
-done
-echo N >$D/failslab/cache-filter
-echo N >$D/fail_page_alloc/ignore-gfp-highmem
-echo 0 >$D/fail_page_alloc/min-order
+fi_setup N
 dmesg -c >/dev/null
 : >/tmp/rt-dmesg
 
