@@ -96,12 +96,7 @@ echo "== faultinject: failslab/fail_page_alloc around device memory registration
 NTESTS=9
 ktap_plan $NTESTS
 
-skip_all() {
-	echo "# $1"
-	while [ $_t_n -lt $NTESTS ]; do t_skip "$1"; done
-	t_totals
-	exit 0
-}
+skip_all() { t_skip_rest $NTESTS "$1"; }
 ko=$(find /lib/modules -name test_hmm.ko | head -1)
 [ -d $D/failslab ] && [ -d $D/fail_page_alloc ] ||
 	skip_all "no failslab/fail_page_alloc in debugfs (CONFIG_FAILSLAB, CONFIG_FAIL_PAGE_ALLOC, CONFIG_FAULT_INJECTION_DEBUG_FS)"

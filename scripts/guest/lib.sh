@@ -69,3 +69,12 @@ fi_setup() {
 	echo N >/sys/kernel/debug/fail_page_alloc/ignore-gfp-highmem
 	echo 0 >/sys/kernel/debug/fail_page_alloc/min-order
 }
+
+# Skip what is left of a plan of $1 tests for reason $2, print the totals
+# and exit 0 (kselftest: a skip is not a failure).
+t_skip_rest() {
+	echo "# $2"
+	while [ $_t_n -lt "$1" ]; do t_skip "$2"; done
+	t_totals
+	exit 0
+}

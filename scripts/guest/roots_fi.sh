@@ -22,12 +22,7 @@ _t_n=0 _t_pass=0 _t_fail=0 _t_skip=0
 
 echo "== roots_fi: the window's section roots fail to allocate at the first registration"
 ktap_plan $NTESTS
-skip_all() {
-	echo "# $1"
-	while [ $_t_n -lt $NTESTS ]; do t_skip "$1"; done
-	t_totals
-	exit 0
-}
+skip_all() { t_skip_rest $NTESTS "$1"; }
 ko=$(find /lib/modules -name test_hmm.ko | head -1)
 [ -d $D/failslab ] && [ -d $D/fail_page_alloc ] || skip_all "no failslab/fail_page_alloc in debugfs"
 [ -e $D/failslab/require-start ] || skip_all "no stack-trace filter (CONFIG_FAULT_INJECTION_STACKTRACE_FILTER)"

@@ -22,12 +22,7 @@ SPLAT='WARNING:|BUG:|Oops|Kernel panic|circular locking|inconsistent lock state|
 echo "== rust_teardown: rmmod rust_dmirror with pages on the device, under fault injection"
 _t_n=0 _t_pass=0 _t_fail=0 _t_skip=0
 ktap_plan $((RT_ROUNDS * 4 + 1))
-skip_all() {
-	echo "# $1"
-	while [ $_t_n -lt $((RT_ROUNDS * 4 + 1)) ]; do t_skip "$1"; done
-	t_totals
-	exit 0
-}
+skip_all() { t_skip_rest $((RT_ROUNDS * 4 + 1)) "$1"; }
 [ -d $D/failslab ] && [ -d $D/fail_page_alloc ] ||
 	skip_all "no failslab/fail_page_alloc in debugfs (CONFIG_FAILSLAB, CONFIG_FAIL_PAGE_ALLOC, CONFIG_FAULT_INJECTION_DEBUG_FS)"
 [ -e $D/failslab/require-start ] || skip_all "no stack-trace filter (CONFIG_FAULT_INJECTION_STACKTRACE_FILTER)"
