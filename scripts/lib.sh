@@ -79,3 +79,18 @@ series_covers() {
 	find "$d" -mindepth 1 -maxdepth 2 -name '0000-cover-letter.patch' -printf '%P\n' |
 		sort | sed "s|^|$d/|"
 }
+
+# One walker for "each commit of the series": calls FUNC COMMIT SUBJECT with
+# $SERIES_SRC checked out at every commit from the base on, oldest first
+# (with PATHs, only the commits that touch them).  The caller restores the
+# branch head afterwards (its EXIT trap).
+#   walk_series FUNC [PATH...]
+walk_series() {
+	local fn=$1 base c
+	shift
+	base=$(git -C "$BASE_SRC" rev-parse "$BASE_TAG^{commit}")
+	for c in $(git -C "$SERIES_SRC" rev-list --reverse "$base..HEAD" -- "$@"); do
+		git -C "$SERIES_SRC" checkout -q "$c"
+		"$fn" "$c" "$(git -C "$SERIES_SRC" log -1 --format=%s "$c")"
+	done
+}
