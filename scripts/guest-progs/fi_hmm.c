@@ -23,19 +23,19 @@
  *	passes, with fail-nth set far beyond them.
  *   fi_hmm check
  *	No injection: a THP-sized and a small migration with every device pfn
- *	inside a test_hmm range of /proc/device_private, inside the window
+ *	inside a test_hmm range of /sys/kernel/debug/device_private, inside the window
  *	and above 1 << MAX_PHYSMEM_BITS; data checked after the CPU faults the
  *	pages back.
  *
  * Checks after each injected migration (injection off again):
  *  - the ioctl returned 0 or a negative errno (whatever it was, it is
  *    counted by value);
- *  - every page the device holds has a pfn in a range /proc/device_private
+ *  - every page the device holds has a pfn in a range /sys/kernel/debug/device_private
  *    lists for test_hmm;
  *  - a second migration without injection moves every page that is still
  *    in system memory, and the device then holds all of them;
  *  - the CPU faults every page back with the data it had;
- *  - after the next HMM_DMIRROR_RELEASE, /proc/device_private lists as many
+ *  - after the next HMM_DMIRROR_RELEASE, /sys/kernel/debug/device_private lists as many
  *    test_hmm ranges as before the round (a failed registration kept none).
  *
  * Output: '# ...' lines for the log, and one 'result ...' line that the
@@ -188,7 +188,7 @@ static int read_ranges_in(const char *path, const char *name, struct range *r, i
 
 static int read_ranges(const char *name, struct range *r, int max)
 {
-	return read_ranges_in("/proc/device_private", name, r, max);
+	return read_ranges_in("/sys/kernel/debug/device_private", name, r, max);
 }
 
 /* test_hmm's ranges: in the window, or in /proc/iomem (legacy_placement=1). */
@@ -289,7 +289,7 @@ static int release(void)
 	if (baseline < 0)
 		baseline = n;
 	else if (n != baseline) {
-		fail("after RELEASE %d test_hmm ranges in /proc/device_private, %d before: a range leaked",
+		fail("after RELEASE %d test_hmm ranges in /sys/kernel/debug/device_private, %d before: a range leaked",
 		     n, baseline);
 		baseline = n;
 	}
@@ -517,7 +517,7 @@ static int do_check(void)
 		   1ULL << 52 : 1ULL << 46;
 	w = read_ranges("Device private memory", win, 2);
 	if (w != 1) {
-		fail("%d window lines in /proc/device_private", w);
+		fail("%d window lines in /sys/kernel/debug/device_private", w);
 		return 1;
 	}
 	printf("# window %#llx-%#llx, must start at >= %#llx\n", win[0].start,

@@ -79,7 +79,7 @@ static int nres;
 
 static int read_device_private(void)
 {
-	FILE *f = fopen("/proc/device_private", "r");
+	FILE *f = fopen("/sys/kernel/debug/device_private", "r");
 	char line[256];
 	int first = 1;
 
@@ -254,7 +254,7 @@ int main(int argc, char **argv)
 	n = len / psz;
 	printf("TAP version 13\n1..11\n");
 	if (read_device_private()) {
-		printf("Bail out! no /proc/device_private\n");
+		printf("Bail out! no /sys/kernel/debug/device_private\n");
 		return 1;
 	}
 	fd = open(dev, O_RDWR);
@@ -313,7 +313,7 @@ int main(int argc, char **argv)
 		}
 		ok(present == 0 && swap == n && inres == n, "pagemap_root_device_pages",
 		   "%zu pages on the device: %zu present, %zu swap-type entries (type of the first %llu), %zu device "
-		   "private entries with a pfn in a /proc/device_private reservation (pfns 0x%llx..0x%llx), %zu other; first entry 0x%016llx",
+		   "private entries with a pfn in a /sys/kernel/debug/device_private reservation (pfns 0x%llx..0x%llx), %zu other; first entry 0x%016llx",
 		   n, present, swap, (unsigned long long)(pm_root[0] & ((1 << SWP_TYPE_BITS) - 1)), inres,
 		   lo, hi, other, (unsigned long long)pm_root[0]);
 		if (!npfns) {
@@ -399,7 +399,7 @@ int main(int argc, char **argv)
 
 			snprintf(why, sizeof(why), "no /dev/mem: open of char 1:1 gives %s (CONFIG_DEVMEM=n)",
 				 strerror(errno));
-			skip("devmem_window_pfns", why);
+			skip("devpriv_window_pfns", why);
 		} else {
 			unsigned long long a = pfns[0] * psz;
 			uint64_t v = 0;
@@ -410,7 +410,7 @@ int main(int argc, char **argv)
 			uint64_t c = 0;
 			ssize_t rc = pread(mfd, &c, 8, (off_t)(ram_pfn * psz));
 
-			ok(rr <= 0 && mp == MAP_FAILED, "devmem_window_pfns",
+			ok(rr <= 0 && mp == MAP_FAILED, "devpriv_window_pfns",
 			   "pread at 0x%llx: %zd (%s), mmap: %s; control pread at RAM 0x%llx: %zd",
 			   a, rr, rr < 0 ? strerror(re) : "", mp == MAP_FAILED ? strerror(me) : "MAPPED",
 			   ram_pfn * psz, rc);

@@ -15,7 +15,7 @@
  * round, migrates it to DEV (HMM_DMIRROR_MIGRATE_TO_DEV) and checks
  * /proc/self/pagemap: every migrated page must be a non-present entry whose
  * pfn lies in the device private pfn window (start read from
- * /proc/device_private).  Then:
+ * /sys/kernel/debug/device_private).  Then:
  *  migrate:  every 4th round the device's copy is read back through
  *            HMM_DMIRROR_READ and checked, and the buffer is unmapped while
  *            its pages are on the device (device pages freed by munmap);
@@ -108,10 +108,10 @@ static size_t check(const uint8_t *p, size_t len, uint64_t seed, const char *wha
 	return bad;
 }
 
-/* Window start from the first line of /proc/device_private. */
+/* Window start from the first line of /sys/kernel/debug/device_private. */
 static int read_window(void)
 {
-	FILE *f = fopen("/proc/device_private", "r");
+	FILE *f = fopen("/sys/kernel/debug/device_private", "r");
 	unsigned long long s, e;
 
 	if (!f)
@@ -311,7 +311,7 @@ int main(int argc, char **argv)
 	if (strcmp(mode, "migrate") && strcmp(mode, "regcycle"))
 		goto usage;
 	if (read_window()) {
-		printf("# stress_hmm %s: no /proc/device_private window\n", name);
+		printf("# stress_hmm %s: no /sys/kernel/debug/device_private window\n", name);
 		return 2;
 	}
 	fd = open(dev, O_RDWR);

@@ -100,7 +100,7 @@ modprobe test_hmm $HMM_ARGS || { echo "RESULT: modprobe test_hmm failed"; exit 2
 dmesg | grep 'added new .* chunk' | sed 's/^/   /'
 echo "/proc/iomem hmm_dmirror ranges:"
 grep hmm_dmirror /proc/iomem | sed 's/^/   /' || echo "   (none)"
-[ -r /proc/device_private ] && { echo "/proc/device_private:"; sed 's/^/   /' /proc/device_private; }
+[ -r /sys/kernel/debug/device_private ] && { echo "/sys/kernel/debug/device_private:"; sed 's/^/   /' /sys/kernel/debug/device_private; }
 
 echo "== 3. the same pc-dimm at $DIMM_ADDR with test_hmm loaded"
 dmesg -c >/dev/null

@@ -38,7 +38,7 @@
 #  4. module load with injection (filter: memremap_pages, then
 #     __request_device_private_region): the chunks test_hmm registers at init;
 # then: no WARN/BUG/oops/KASAN/lockdep report in dmesg, no test_hmm range in
-# /proc/device_private after any unload, kmemleak clean, and the window works
+# /sys/kernel/debug/device_private after any unload, kmemleak clean, and the window works
 # (placement and data) with injection off.
 
 if [ "${1:-}" = build ]; then
@@ -105,7 +105,7 @@ ko=$(find /lib/modules -name test_hmm.ko | head -1)
 [ -x $FI ] || skip_all "no $FI (run: scripts/guest/faultinject.sh build <kernel> on the host)"
 [ -n "$ko" ] || skip_all "no test_hmm.ko"
 grep -q ' memremap_pages$' /proc/kallsyms || skip_all "no kallsyms (CONFIG_KALLSYMS)"
-[ -r /proc/device_private ] || skip_all "no /proc/device_private (kernel without the series)"
+[ -r /sys/kernel/debug/device_private ] || skip_all "no /sys/kernel/debug/device_private (kernel without the series)"
 
 # Only the task that asks (make-it-fail or fail-nth).
 fi_setup Y "$FI_INTERVAL"
@@ -138,9 +138,9 @@ unload() { # rmmod, then no test_hmm range may be left
 		rmmod test_hmm || { echo "# rmmod test_hmm failed"; leftovers=$((leftovers + 1)); }
 	fi
 	unloads=$((unloads + 1))
-	if grep -q hmm_dmirror /proc/device_private /proc/iomem; then
-		echo "# after unload $unloads: test_hmm ranges left in /proc/device_private:"
-		grep hmm_dmirror /proc/device_private /proc/iomem | sed 's/^/#   /'
+	if grep -q hmm_dmirror /sys/kernel/debug/device_private /proc/iomem; then
+		echo "# after unload $unloads: test_hmm ranges left in /sys/kernel/debug/device_private:"
+		grep hmm_dmirror /sys/kernel/debug/device_private /proc/iomem | sed 's/^/#   /'
 		leftovers=$((leftovers + 1))
 	fi
 }
@@ -273,7 +273,7 @@ fi
 if [ $unloads = 0 ]; then
 	t_skip "no test_hmm range after unload: no phase ran"
 elif [ $leftovers = 0 ]; then
-	t_ok "no test_hmm range in /proc/device_private after any of $unloads unloads"
+	t_ok "no test_hmm range in /sys/kernel/debug/device_private after any of $unloads unloads"
 else
 	t_fail "$leftovers of $unloads unloads left test_hmm ranges or failed"
 fi

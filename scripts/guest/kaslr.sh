@@ -17,7 +17,7 @@ dmesg | grep -m1 'device private memory: pfn window' | sed 's/^/# dmesg: /'
 snap() { # tag
 	insmod $MOD tag="$1" || return 1
 	rmmod sec_kaslr_layout || return 1
-	sed "s/^/@@DP $1 /" /proc/device_private
+	sed "s/^/@@DP $1 /" /sys/kernel/debug/device_private
 }
 rc=0
 snap before || rc=1

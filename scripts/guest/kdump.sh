@@ -37,7 +37,7 @@ if [ ! -e /proc/vmcore ]; then
 	else
 		t_fail "test_hmm/hmm_hold: no device pages held"
 	fi
-	[ -r /proc/device_private ] && sed 's/^/# device_private: /' /proc/device_private
+	[ -r /sys/kernel/debug/device_private ] && sed 's/^/# device_private: /' /sys/kernel/debug/device_private
 	grep -iE 'hmm|device' /proc/iomem | sed 's/^/# iomem: /'
 	grep -E '^(MemTotal|MemFree):' /proc/meminfo | sed 's/^/# /'
 	kexec -p /kdump/bzImage --initrd=/kdump/capture.cpio.gz \

@@ -16,7 +16,7 @@ grep -i 'device private pfn window' /proc/iomem | sed 's/^ */iomem: /'
 rc=0
 modprobe test_hmm || { echo "modprobe test_hmm failed"; rc=1; }
 grep 'hmm_dmirror' /proc/iomem | sed 's/^ */iomem: /'
-[ -r /proc/device_private ] && sed 's/^/device_private: /' /proc/device_private
+[ -r /sys/kernel/debug/device_private ] && sed 's/^/device_private: /' /sys/kernel/debug/device_private
 echo "== upstream: mm/hmm-tests"
 /tests/hmm-tests || rc=1
 echo "== selftests/hmm: hmm_migrate"

@@ -1,6 +1,6 @@
 #!/bin/sh
 # The first registration of device private memory allocates the window's
-# section roots (mm/sparse.c, devmem_section_roots() in sparse_index_init()).
+# section roots (mm/sparse.c, devpriv_section_roots() in sparse_index_init()).
 # Make every allocation under sparse_index_init() fail for that first
 # registration (test_hmm's module load): the load must fail with -ENOMEM
 # and leave nothing behind, and the next registration must work.  Prints
@@ -28,9 +28,9 @@ ko=$(find /lib/modules -name test_hmm.ko | head -1)
 [ -e $D/failslab/require-start ] || skip_all "no stack-trace filter (CONFIG_FAULT_INJECTION_STACKTRACE_FILTER)"
 [ -x $FI ] || skip_all "no $FI (run: scripts/guest/faultinject.sh build <kernel> on the host)"
 [ -n "$ko" ] || skip_all "no test_hmm.ko"
-[ -r /proc/device_private ] || skip_all "no /proc/device_private (kernel without the series)"
+[ -r /sys/kernel/debug/device_private ] || skip_all "no /sys/kernel/debug/device_private (kernel without the series)"
 grep -qw 'kunit.enable=0' /proc/cmdline || skip_all "boot with kunit.enable=0: KUnit registers window memory at boot"
-if [ "$(grep -vc 'Device private memory' /proc/device_private)" != 0 ]; then
+if [ "$(grep -vc 'Device private memory' /sys/kernel/debug/device_private)" != 0 ]; then
 	skip_all "device private memory was registered before this script"
 fi
 
@@ -62,11 +62,11 @@ else
 fi
 
 # 2. Nothing left behind.
-left=$(grep -c hmm_dmirror /proc/device_private)
+left=$(grep -c hmm_dmirror /sys/kernel/debug/device_private)
 if [ "$left" = 0 ] && ! grep -q hmm_dmirror /proc/iomem && ! grep -q '^test_hmm ' /proc/modules; then
-	t_ok "nothing left behind: no hmm_dmirror range in /proc/device_private or /proc/iomem, no module"
+	t_ok "nothing left behind: no hmm_dmirror range in /sys/kernel/debug/device_private or /proc/iomem, no module"
 else
-	t_fail "left behind: $left ranges in /proc/device_private; $(grep hmm_dmirror /proc/iomem | head -2)"
+	t_fail "left behind: $left ranges in /sys/kernel/debug/device_private; $(grep hmm_dmirror /proc/iomem | head -2)"
 fi
 
 # 3. The next registration allocates the roots and works.

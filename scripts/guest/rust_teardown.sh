@@ -90,8 +90,8 @@ while [ $round -le "$RT_ROUNDS" ]; do
 	else
 		t_fail "round $round: data after teardown: $(cat /tmp/hold.out)"
 	fi
-	if grep -q rust_dmirror /proc/device_private; then
-		t_fail "round $round: rust_dmirror still in /proc/device_private"
+	if grep -q rust_dmirror /sys/kernel/debug/device_private; then
+		t_fail "round $round: rust_dmirror still in /sys/kernel/debug/device_private"
 	else
 		t_ok "round $round: region released"
 	fi

@@ -24,13 +24,13 @@ modprobe test_hmm || { echo "Bail out! modprobe test_hmm failed"; exit 1; }
 [ -c /dev/hmm_dmirror0 ] || sleep 1
 rc=0
 $PROG -d /dev/hmm_dmirror0 -m 8 || rc=1
-sed 's/^/# device_private: /' /proc/device_private
+sed 's/^/# device_private: /' /sys/kernel/debug/device_private
 
 echo "== robust2: security cleanup"
 _t_n=0
 ktap_plan 3
 if rmmod test_hmm; then t_ok "rmmod test_hmm"; else t_fail "rmmod test_hmm"; fi
-left=$(sed 1d /proc/device_private | wc -l)
+left=$(sed 1d /sys/kernel/debug/device_private | wc -l)
 [ "$left" = 0 ] && t_ok "no device_private range left after unload" || t_fail "$left device_private ranges left"
 if dmesg | tail -n +"$((dmesg_lines0 + 1))" |
 	grep -E 'BUG:|WARNING:|Oops|general protection|UBSAN|Bad page' >/tmp/sec.bad; then

@@ -57,7 +57,7 @@ if [ ! -x $PROG ]; then
 fi
 modprobe test_hmm || { echo "Bail out! modprobe test_hmm failed"; exit 1; }
 [ -c /dev/hmm_dmirror1 ] || sleep 1
-sed 's/^/# device_private: /' /proc/device_private
+sed 's/^/# device_private: /' /sys/kernel/debug/device_private
 
 # --- hotplug worker (shell; the only user of the host channel) -------------
 hp_use() { # start size
@@ -135,14 +135,14 @@ if [ $HOST = 1 ]; then
 	p_hp=$!
 fi
 # Progress every 30 s while the workers run; device memory must never show
-# up in /proc/iomem (it lives in the window, listed in /proc/device_private).
+# up in /proc/iomem (it lives in the window, listed in /sys/kernel/debug/device_private).
 ticks=0 iomem_dev=0
 while kill -0 $p_reg 2>/dev/null || kill -0 $p_m0 2>/dev/null || kill -0 $p_m1 2>/dev/null; do
 	sleep 30
 	ticks=$((ticks + 1))
 	n=$(grep -c -i -E 'hmm_dmirror|device private' /proc/iomem)
 	iomem_dev=$((iomem_dev + n))
-	echo "# t=$(($(date +%s) - t0))s device_private ranges: $(($(wc -l </proc/device_private) - 1)), iomem device ranges: $n, MemTotal $(mem_total_kb) kB"
+	echo "# t=$(($(date +%s) - t0))s device_private ranges: $(($(wc -l </sys/kernel/debug/device_private) - 1)), iomem device ranges: $n, MemTotal $(mem_total_kb) kB"
 done
 wait $p_reg; rc_reg=$?
 wait $p_m0; rc_m0=$?
@@ -176,14 +176,14 @@ tot=$(cat $T/regcycle.out $T/migrate0.out $T/migrate1.out |
 echo "# bytes verified: cpu $(echo $tot | cut -d' ' -f1), device reads $(echo $tot | cut -d' ' -f2)"
 
 # Unload and look for leftovers.
-sed 's/^/# device_private before unload: /' /proc/device_private
+sed 's/^/# device_private before unload: /' /sys/kernel/debug/device_private
 if rmmod test_hmm; then t_ok "rmmod test_hmm after the stress"; else t_fail "rmmod test_hmm after the stress"; fi
-left=$(sed 1d /proc/device_private | wc -l)
-first=$(head -1 /proc/device_private)
+left=$(sed 1d /sys/kernel/debug/device_private | wc -l)
+first=$(head -1 /sys/kernel/debug/device_private)
 if [ "$left" = 0 ] && [ -n "$first" ]; then
 	t_ok "no device_private range left after unload (window: $first)"
 else
-	sed 's/^/# left: /' /proc/device_private
+	sed 's/^/# left: /' /sys/kernel/debug/device_private
 	t_fail "device_private ranges left after unload: $left"
 fi
 # /proc/iomem must be what it was before: no hmm_dmirror, no DIMM left over.

@@ -17,7 +17,7 @@ rc=0
 if [ "${HMM_SUITE:-all}" != rust ]; then
 	modprobe test_hmm || { echo "modprobe test_hmm failed"; rc=1; }
 	grep 'hmm_dmirror' /proc/iomem | sed 's/^/iomem: /'
-	[ -r /proc/device_private ] && sed 's/^/device_private: /' /proc/device_private
+	[ -r /sys/kernel/debug/device_private ] && sed 's/^/device_private: /' /sys/kernel/debug/device_private
 
 	echo "== upstream: mm/hmm-tests"
 	/tests/hmm-tests || rc=1
@@ -50,7 +50,7 @@ if [ -n "$(find /lib/modules -name rust_dmirror.ko 2>/dev/null)" ]; then
 	echo "== rust_dmirror"
 	_t_n=0 _t_pass=0 _t_fail=0 _t_skip=0
 	if modprobe rust_dmirror; then t_ok "modprobe rust_dmirror"; else t_fail "modprobe rust_dmirror"; rc=1; fi
-	sed 's/^/device_private: /' /proc/device_private
+	sed 's/^/device_private: /' /sys/kernel/debug/device_private
 	echo "== selftests/hmm: hmm_migrate on rust_dmirror"
 	(cd /tests/hmm && HMM_DMIRROR_DRIVER=rust_dmirror ./hmm_migrate) || rc=1
 	echo "== upstream: mm/hmm-tests on rust_dmirror"

@@ -6,7 +6,7 @@
 //! the kernel migrate the pages of a process to that memory. The kernel then represents the
 //! device memory with `struct page`s whose pfns do not belong to any CPU physical address: with
 //! `CONFIG_DEVICE_PRIVATE_PFN_WINDOW` they are taken from a window above the largest physical
-//! address (`/proc/device_private`).
+//! address (debugfs `device_private` lists it).
 //!
 //! A driver first reserves a range of such pfns with [`DevicePrivateRegion`], then creates the
 //! `struct page`s for it with [`DevPagemap`], whose callbacks ([`DevPagemapOps`]) free device

@@ -94,20 +94,20 @@ skip:
 static int __init sec_kaslr_layout_init(void)
 {
 	pgd_t *pgd = (pgd_t *)__va(read_cr3_pa());
-	unsigned long w_s = (unsigned long)(vmemmap + DEVMEM_PFN_START);
-	unsigned long w_e = (unsigned long)(vmemmap + DEVMEM_PFN_END);
+	unsigned long w_s = (unsigned long)(vmemmap + DEVPRIV_PFN_START);
+	unsigned long w_e = (unsigned long)(vmemmap + DEVPRIV_PFN_END);
 	unsigned long mapped;
 	int i;
 
 	P("paging=%d max_physmem_bits=%d sizeof_page=%zu window_enabled=%d",
 	  pgtable_l5_enabled() ? 5 : 4, MAX_PHYSMEM_BITS, sizeof(struct page),
-	  devmem_window_enabled());
+	  devpriv_window_enabled());
 	P("page_offset_base=0x%lx vmalloc_base=0x%lx vmalloc_end=0x%lx vmemmap_base=0x%lx",
 	  page_offset_base, vmalloc_base, (unsigned long)VMALLOC_END, vmemmap_base);
 	P("window_pfn_start=0x%lx window_pfn_end=0x%lx window_vmemmap_start=0x%lx window_vmemmap_end=0x%lx vmemmap_end_macro=0x%lx",
-	  (unsigned long)DEVMEM_PFN_START, (unsigned long)DEVMEM_PFN_END, w_s, w_e,
+	  (unsigned long)DEVPRIV_PFN_START, (unsigned long)DEVPRIV_PFN_END, w_s, w_e,
 	  (unsigned long)VMEMMAP_END);
-	P("pfn_to_page_window_start=0x%lx", (unsigned long)pfn_to_page(DEVMEM_PFN_START));
+	P("pfn_to_page_window_start=0x%lx", (unsigned long)pfn_to_page(DEVPRIV_PFN_START));
 	P("ldt_base=0x%lx ldt_end=0x%lx cpu_entry_area_base=0x%lx cpu_entry_area_end=0x%lx espfix_base=0x%lx efi_va_end=0x%lx efi_va_start=0x%lx kernel_map=0x%lx modules_vaddr=0x%lx modules_end=0x%lx",
 	  (unsigned long)LDT_BASE_ADDR, (unsigned long)LDT_END_ADDR,
 	  (unsigned long)CPU_ENTRY_AREA_BASE,

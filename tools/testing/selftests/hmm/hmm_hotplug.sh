@@ -142,7 +142,8 @@ msg "test_hmm parameters for the tests: '${PARAMS}'"
 
 load_hmm || bail "modprobe test_hmm $PARAMS failed"
 grep hmm_dmirror /proc/iomem | sed 's/^/# iomem: /'
-[ -r /proc/device_private ] && sed 's/^/# device_private: /' /proc/device_private
+DP=/sys/kernel/debug/device_private
+[ -r "$DP" ] && sed "s/^/# device_private: /" "$DP"
 
 # Device data in use for the whole run, moving between device and RAM.
 HOLD_RC=

@@ -12,9 +12,10 @@
  * Every migration is checked byte for byte.  The device pfns are read back
  * from the kernel through /proc/self/pagemap (a device-private page is a
  * non-present entry that carries its pfn) and checked against the ranges the
- * kernel reports for test_hmm in /proc/device_private or /proc/iomem.
+ * kernel reports for test_hmm in debugfs (device_private) or /proc/iomem.
  *
- * Needs the driver's module loaded (modprobe test_hmm) and root.
+ * Needs the driver's module loaded (modprobe test_hmm), root and debugfs
+ * mounted at /sys/kernel/debug.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,17 +26,24 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <linux/magic.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 
 #include "../kselftest_harness.h"
 #include "dmirror.h"
 
 #define DEVMEM_CHUNK_SIZE	(256UL << 20)
-#define SECTION_SIZE		(128UL << 20)	/* x86-64 sparsemem section */
+/* Memory section size (SECTION_SIZE_BITS), for the alignment checks. */
+#if defined(__x86_64__) || defined(__riscv)
+#define SECTION_SIZE		(128UL << 20)
+#else
+#define SECTION_SIZE		((unsigned long)page_size)	/* at least */
+#endif
 #define THP_SIZE		(2UL << 20)
 
 /* /proc/pid/pagemap, Documentation/admin-guide/mm/pagemap.rst */
@@ -45,6 +53,9 @@
 #define PM_SWP_TYPE_BITS	5
 
 #define MAX_RANGES		256
+
+/* The window and its ranges, in the format of /proc/iomem. */
+#define DEVICE_PRIVATE_FILE	"/sys/kernel/debug/device_private"
 
 struct range {
 	__u64 start;
@@ -261,10 +272,33 @@ static int read_ranges(const char *path, const char *name, struct range *r,
 	return n;
 }
 
+/* The highest address /proc/iomem lists, or 0 if it cannot be read. */
+static __u64 iomem_top(void)
+{
+	unsigned long long s, e, top = 0;
+	char line[256];
+	FILE *f = fopen("/proc/iomem", "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, " %llx-%llx :", &s, &e) == 2 && e > top)
+			top = e;
+	fclose(f);
+	return top;
+}
+
+static bool debugfs_mounted(void)
+{
+	struct statfs st;
+
+	return !statfs("/sys/kernel/debug", &st) && st.f_type == DEBUGFS_MAGIC;
+}
+
 /* The driver's ranges as the kernel lists them, wherever they are. */
 static int device_ranges(struct range *r, int max)
 {
-	int n = read_ranges("/proc/device_private", drv->range, r, max);
+	int n = read_ranges(DEVICE_PRIVATE_FILE, drv->range, r, max);
 	int m;
 
 	if (n < 0)
@@ -283,6 +317,7 @@ static int range_of(__u64 phys, const struct range *r, int n)
 	return -1;
 }
 
+#ifdef __x86_64__
 /* Whether this process runs with 5-level page tables (la57). */
 static bool five_level_paging(void)
 {
@@ -295,6 +330,7 @@ static bool five_level_paging(void)
 		munmap(p, page_size);
 	return ret;
 }
+#endif
 
 /*
  * Checks that every page of [p, p + len) is a device-private entry whose
@@ -464,26 +500,34 @@ TEST_F(hmm, pagemap_decode)
 }
 
 /*
- * The series' point: device-private memory sits in the pfn window above
- * 1 << MAX_PHYSMEM_BITS (2^46 with 4-level, 2^52 with 5-level paging), not
- * in the physical address space that memory hotplug needs.
+ * The series' point: device-private memory sits in the pfn window above all
+ * physical memory (1 << MAX_PHYSMEM_BITS: 2^46 with 4-level, 2^52 with
+ * 5-level paging on x86-64), not in the physical address space that memory
+ * hotplug needs.
  */
 TEST_F(hmm, window_placement)
 {
-	__u64 min_start = five_level_paging() ? 1ULL << 52 : 1ULL << 46;
+	__u64 min_start = iomem_top() + 1;
 	struct range win[2], r[MAX_RANGES];
 	struct buf *b = &self->b;
 	unsigned int type;
 	__u64 ent, pfn;
 	int n, i;
 
+#ifdef __x86_64__
+	/* 1 << MAX_PHYSMEM_BITS */
+	if (min_start < (five_level_paging() ? 1ULL << 52 : 1ULL << 46))
+		min_start = five_level_paging() ? 1ULL << 52 : 1ULL << 46;
+#endif
 	/*
-	 * A kernel with the window lists it in /proc/device_private, unless
-	 * the architecture refused it on this machine (the boot log says
-	 * why): then the file is empty and there is nothing to check here.
+	 * A kernel with the window lists it in debugfs, unless the
+	 * architecture refused it on this machine (the boot log says why):
+	 * then the file is empty and there is nothing to check here.
 	 */
-	if (!access("/proc/device_private", F_OK) &&
-	    !read_ranges("/proc/device_private", "Device private memory", win, 2))
+	if (access(DEVICE_PRIVATE_FILE, F_OK) && !debugfs_mounted())
+		SKIP(return, "debugfs is not mounted at /sys/kernel/debug");
+	if (!access(DEVICE_PRIVATE_FILE, F_OK) &&
+	    !read_ranges(DEVICE_PRIVATE_FILE, "Device private memory", win, 2))
 		SKIP(return, "the kernel did not enable the window on this machine");
 
 	ASSERT_EQ(buf_alloc(b, page_size, 0), 0);
@@ -500,13 +544,13 @@ TEST_F(hmm, window_placement)
 		       r[i].start, r[i].end, drv->range);
 	ASSERT_EQ(n, 0) TH_LOG("device-private memory takes physical address space");
 
-	n = read_ranges("/proc/device_private", "Device private memory", win, 2);
-	ASSERT_EQ(n, 1) TH_LOG("no window in /proc/device_private (%d)", n);
+	n = read_ranges(DEVICE_PRIVATE_FILE, "Device private memory", win, 2);
+	ASSERT_EQ(n, 1) TH_LOG("no window in " DEVICE_PRIVATE_FILE " (%d)", n);
 	TH_LOG("window %#llx-%#llx", win[0].start, win[0].end);
 	ASSERT_GE(win[0].start, min_start);
 	ASSERT_GT(win[0].end, win[0].start);
 
-	n = read_ranges("/proc/device_private", drv->range, r, MAX_RANGES);
+	n = read_ranges(DEVICE_PRIVATE_FILE, drv->range, r, MAX_RANGES);
 	ASSERT_GE(n, drv->dev[1] ? 2 : 1) TH_LOG("expected a range per device");
 	for (i = 0; i < n; i++) {
 		ASSERT_GE(r[i].start, win[0].start);

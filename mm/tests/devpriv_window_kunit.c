@@ -22,40 +22,40 @@ MODULE_IMPORT_NS("EXPORTED_FOR_KUNIT_TESTING");
 
 /* ---- the window's boundaries ---- */
 
-static void devmem_window_bounds(struct kunit *test)
+static void devpriv_window_bounds(struct kunit *test)
 {
-	KUNIT_EXPECT_GE(test, DEVMEM_SECTIONS_BITS, 1);
-	KUNIT_EXPECT_EQ(test, DEVMEM_PFN_START,
+	KUNIT_EXPECT_GE(test, DEVPRIV_SECTIONS_BITS, 1);
+	KUNIT_EXPECT_EQ(test, DEVPRIV_PFN_START,
 			1UL << (MAX_PHYSMEM_BITS - PAGE_SHIFT));
-	KUNIT_EXPECT_EQ(test, DEVMEM_PFN_END - DEVMEM_PFN_START,
-			DEVMEM_PFN_START * ((1UL << DEVMEM_SECTIONS_BITS) - 1));
-	KUNIT_EXPECT_EQ(test, DEVMEM_PFN_START % PAGES_PER_SECTION, 0);
-	KUNIT_EXPECT_EQ(test, DEVMEM_PFN_END % PAGES_PER_SECTION, 0);
+	KUNIT_EXPECT_EQ(test, DEVPRIV_PFN_END - DEVPRIV_PFN_START,
+			DEVPRIV_PFN_START * ((1UL << DEVPRIV_SECTIONS_BITS) - 1));
+	KUNIT_EXPECT_EQ(test, DEVPRIV_PFN_START % PAGES_PER_SECTION, 0);
+	KUNIT_EXPECT_EQ(test, DEVPRIV_PFN_END % PAGES_PER_SECTION, 0);
 	KUNIT_EXPECT_EQ(test, NR_MEM_SECTIONS,
-			NR_PHYS_MEM_SECTIONS << DEVMEM_SECTIONS_BITS);
+			NR_PHYS_MEM_SECTIONS << DEVPRIV_SECTIONS_BITS);
 #ifdef CONFIG_X86_64
 	/* The numbers the interface contract promises on x86-64. */
-	KUNIT_EXPECT_EQ(test, DEVMEM_SECTIONS_BITS, 1);
+	KUNIT_EXPECT_EQ(test, DEVPRIV_SECTIONS_BITS, 1);
 	if (pgtable_l5_enabled()) {
-		KUNIT_EXPECT_EQ(test, DEVMEM_PFN_START, 0x10000000000UL);
-		KUNIT_EXPECT_EQ(test, DEVMEM_PFN_END, 0x20000000000UL);
+		KUNIT_EXPECT_EQ(test, DEVPRIV_PFN_START, 0x10000000000UL);
+		KUNIT_EXPECT_EQ(test, DEVPRIV_PFN_END, 0x20000000000UL);
 	} else {
-		KUNIT_EXPECT_EQ(test, DEVMEM_PFN_START, 0x400000000UL);
-		KUNIT_EXPECT_EQ(test, DEVMEM_PFN_END, 0x800000000UL);
+		KUNIT_EXPECT_EQ(test, DEVPRIV_PFN_START, 0x400000000UL);
+		KUNIT_EXPECT_EQ(test, DEVPRIV_PFN_END, 0x800000000UL);
 	}
 #endif
 	/* The whole window is addressable as phys_addr_t and pfn. */
-	KUNIT_EXPECT_EQ(test, PHYS_PFN(PFN_PHYS(DEVMEM_PFN_END - 1)),
-			DEVMEM_PFN_END - 1);
+	KUNIT_EXPECT_EQ(test, PHYS_PFN(PFN_PHYS(DEVPRIV_PFN_END - 1)),
+			DEVPRIV_PFN_END - 1);
 	kunit_info(test, "window pfns [%#lx, %#lx), %s paging\n",
-		   DEVMEM_PFN_START, DEVMEM_PFN_END,
+		   DEVPRIV_PFN_START, DEVPRIV_PFN_END,
 		   pgtable_l5_enabled() ? "5-level" : "4-level");
 }
 
-static void devmem_window_sections(struct kunit *test)
+static void devpriv_window_sections(struct kunit *test)
 {
-	unsigned long last_phys = DEVMEM_PFN_START - 1;
-	unsigned long first = DEVMEM_PFN_START, last = DEVMEM_PFN_END - 1;
+	unsigned long last_phys = DEVPRIV_PFN_START - 1;
+	unsigned long first = DEVPRIV_PFN_START, last = DEVPRIV_PFN_END - 1;
 
 	KUNIT_EXPECT_EQ(test, pfn_to_section_nr(last_phys), NR_PHYS_MEM_SECTIONS - 1);
 	KUNIT_EXPECT_EQ(test, pfn_to_section_nr(first), NR_PHYS_MEM_SECTIONS);
@@ -64,21 +64,21 @@ static void devmem_window_sections(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, section_nr_to_pfn(NR_MEM_SECTIONS - 1) +
 			PAGES_PER_SECTION - 1, last);
 
-	KUNIT_EXPECT_FALSE(test, pfn_in_devmem_window(0));
-	KUNIT_EXPECT_FALSE(test, pfn_in_devmem_window(last_phys));
-	KUNIT_EXPECT_TRUE(test, pfn_in_devmem_window(first));
-	KUNIT_EXPECT_TRUE(test, pfn_in_devmem_window(first + 1));
-	KUNIT_EXPECT_TRUE(test, pfn_in_devmem_window(last));
-	KUNIT_EXPECT_FALSE(test, pfn_in_devmem_window(DEVMEM_PFN_END));
-	KUNIT_EXPECT_FALSE(test, pfn_in_devmem_window(ULONG_MAX));
+	KUNIT_EXPECT_FALSE(test, pfn_in_devpriv_window(0));
+	KUNIT_EXPECT_FALSE(test, pfn_in_devpriv_window(last_phys));
+	KUNIT_EXPECT_TRUE(test, pfn_in_devpriv_window(first));
+	KUNIT_EXPECT_TRUE(test, pfn_in_devpriv_window(first + 1));
+	KUNIT_EXPECT_TRUE(test, pfn_in_devpriv_window(last));
+	KUNIT_EXPECT_FALSE(test, pfn_in_devpriv_window(DEVPRIV_PFN_END));
+	KUNIT_EXPECT_FALSE(test, pfn_in_devpriv_window(ULONG_MAX));
 
-	KUNIT_EXPECT_FALSE(test, section_nr_in_devmem_window(NR_PHYS_MEM_SECTIONS - 1));
-	KUNIT_EXPECT_TRUE(test, section_nr_in_devmem_window(NR_PHYS_MEM_SECTIONS));
-	KUNIT_EXPECT_TRUE(test, section_nr_in_devmem_window(NR_MEM_SECTIONS - 1));
-	KUNIT_EXPECT_FALSE(test, section_nr_in_devmem_window(NR_MEM_SECTIONS));
+	KUNIT_EXPECT_FALSE(test, section_nr_in_devpriv_window(NR_PHYS_MEM_SECTIONS - 1));
+	KUNIT_EXPECT_TRUE(test, section_nr_in_devpriv_window(NR_PHYS_MEM_SECTIONS));
+	KUNIT_EXPECT_TRUE(test, section_nr_in_devpriv_window(NR_MEM_SECTIONS - 1));
+	KUNIT_EXPECT_FALSE(test, section_nr_in_devpriv_window(NR_MEM_SECTIONS));
 }
 
-static void devmem_window_pfn_valid(struct kunit *test)
+static void devpriv_window_pfn_valid(struct kunit *test)
 {
 	void *buf = kunit_kzalloc(test, PAGE_SIZE, GFP_KERNEL);
 	unsigned long ram;
@@ -88,48 +88,48 @@ static void devmem_window_pfn_valid(struct kunit *test)
 
 	/* RAM is valid; nothing beyond the last section ever is. */
 	KUNIT_EXPECT_TRUE(test, pfn_valid(ram));
-	KUNIT_EXPECT_FALSE(test, pfn_in_devmem_window(ram));
-	KUNIT_EXPECT_FALSE(test, pfn_valid(DEVMEM_PFN_END));
-	KUNIT_EXPECT_FALSE(test, pfn_valid(DEVMEM_PFN_END + PAGES_PER_SECTION));
+	KUNIT_EXPECT_FALSE(test, pfn_in_devpriv_window(ram));
+	KUNIT_EXPECT_FALSE(test, pfn_valid(DEVPRIV_PFN_END));
+	KUNIT_EXPECT_FALSE(test, pfn_valid(DEVPRIV_PFN_END + PAGES_PER_SECTION));
 	KUNIT_EXPECT_FALSE(test, pfn_valid(ULONG_MAX >> PAGE_SHIFT));
 	/* No memory map at the very top of the window. */
-	KUNIT_EXPECT_FALSE(test, pfn_valid(DEVMEM_PFN_END - 1));
+	KUNIT_EXPECT_FALSE(test, pfn_valid(DEVPRIV_PFN_END - 1));
 }
 
 /*
  * mem_section keeps mainline's size: the window has roots of its own, which
  * only exist once a window section was added.
  */
-static void devmem_window_roots(struct kunit *test)
+static void devpriv_window_roots(struct kunit *test)
 {
 	KUNIT_EXPECT_EQ(test, NR_SECTION_ROOTS,
 			DIV_ROUND_UP(1UL << (MAX_PHYSMEM_BITS - SECTION_SIZE_BITS),
 				     SECTIONS_PER_ROOT));
-	KUNIT_EXPECT_EQ(test, NR_DEVMEM_SECTION_ROOTS,
+	KUNIT_EXPECT_EQ(test, NR_DEVPRIV_SECTION_ROOTS,
 			DIV_ROUND_UP(NR_MEM_SECTIONS - NR_PHYS_MEM_SECTIONS,
 				     SECTIONS_PER_ROOT));
 	KUNIT_EXPECT_NULL(test, __nr_to_section(NR_MEM_SECTIONS));
-	if (!READ_ONCE(devmem_mem_section))
+	if (!READ_ONCE(devpriv_mem_section))
 		KUNIT_EXPECT_NULL(test, __nr_to_section(NR_PHYS_MEM_SECTIONS));
 	kunit_info(test, "window section roots: %s (%lu bytes when allocated)\n",
-		   READ_ONCE(devmem_mem_section) ? "allocated" : "not allocated",
-		   NR_DEVMEM_SECTION_ROOTS * sizeof(struct mem_section *));
+		   READ_ONCE(devpriv_mem_section) ? "allocated" : "not allocated",
+		   NR_DEVPRIV_SECTION_ROOTS * sizeof(struct mem_section *));
 }
 
 /* ---- device private memory mapped in the window ---- */
 
-static void devmem_kunit_page_free(struct folio *folio)
+static void devpriv_kunit_page_free(struct folio *folio)
 {
 }
 
-static vm_fault_t devmem_kunit_migrate_to_ram(struct vm_fault *vmf)
+static vm_fault_t devpriv_kunit_migrate_to_ram(struct vm_fault *vmf)
 {
 	return VM_FAULT_SIGBUS;
 }
 
-static const struct dev_pagemap_ops devmem_kunit_ops = {
-	.folio_free = devmem_kunit_page_free,
-	.migrate_to_ram = devmem_kunit_migrate_to_ram,
+static const struct dev_pagemap_ops devpriv_kunit_ops = {
+	.folio_free = devpriv_kunit_page_free,
+	.migrate_to_ram = devpriv_kunit_migrate_to_ram,
 };
 
 /*
@@ -137,7 +137,7 @@ static const struct dev_pagemap_ops devmem_kunit_ops = {
  * pfns are in the window, pfn_valid() exactly while it is mapped, and
  * struct page <-> pfn round-trips at both ends of the range.
  */
-static void devmem_window_memremap(struct kunit *test)
+static void devpriv_window_memremap(struct kunit *test)
 {
 	struct dev_pagemap *pgmap;
 	unsigned long first, last;
@@ -145,15 +145,15 @@ static void devmem_window_memremap(struct kunit *test)
 	struct page *page;
 	void *addr;
 
-	if (!devmem_window_enabled())
+	if (!devpriv_window_enabled())
 		kunit_skip(test, "the architecture did not enable the window");
 
-	res = request_device_private_region(SECTION_BYTES, "devmem_kunit");
+	res = request_device_private_region(SECTION_BYTES, "devpriv_kunit");
 	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR_OR_NULL(res), "%ld", PTR_ERR(res));
 	first = PHYS_PFN(res->start);
 	last = PHYS_PFN(res->end);
-	KUNIT_EXPECT_TRUE(test, pfn_in_devmem_window(first));
-	KUNIT_EXPECT_TRUE(test, pfn_in_devmem_window(last));
+	KUNIT_EXPECT_TRUE(test, pfn_in_devpriv_window(first));
+	KUNIT_EXPECT_TRUE(test, pfn_in_devpriv_window(last));
 	KUNIT_EXPECT_FALSE(test, pfn_valid(first));
 
 	pgmap = kunit_kzalloc(test, sizeof(*pgmap), GFP_KERNEL);
@@ -162,7 +162,7 @@ static void devmem_window_memremap(struct kunit *test)
 	pgmap->range.start = res->start;
 	pgmap->range.end = res->end;
 	pgmap->nr_range = 1;
-	pgmap->ops = &devmem_kunit_ops;
+	pgmap->ops = &devpriv_kunit_ops;
 	pgmap->owner = test;
 	addr = memremap_pages(pgmap, NUMA_NO_NODE);
 	if (IS_ERR(addr)) {
@@ -174,7 +174,7 @@ static void devmem_window_memremap(struct kunit *test)
 	KUNIT_EXPECT_TRUE(test, pfn_valid(first));
 	KUNIT_EXPECT_TRUE(test, pfn_valid(last));
 	/* The window's section roots exist from the first registration on. */
-	KUNIT_EXPECT_NOT_NULL(test, READ_ONCE(devmem_mem_section));
+	KUNIT_EXPECT_NOT_NULL(test, READ_ONCE(devpriv_mem_section));
 	KUNIT_EXPECT_NOT_NULL(test, __pfn_to_section(first));
 	page = pfn_to_page(first);
 	KUNIT_EXPECT_EQ(test, page_to_pfn(page), first);
@@ -185,9 +185,9 @@ static void devmem_window_memremap(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, page_to_pfn(page), last);
 	KUNIT_EXPECT_TRUE(test, is_device_private_page(page));
 	/* The neighbours stay invalid. */
-	if (first > DEVMEM_PFN_START)
+	if (first > DEVPRIV_PFN_START)
 		KUNIT_EXPECT_FALSE(test, pfn_valid(first - 1));
-	if (last + 1 < DEVMEM_PFN_END)
+	if (last + 1 < DEVPRIV_PFN_END)
 		KUNIT_EXPECT_FALSE(test, pfn_valid(last + 1));
 
 	memunmap_pages(pgmap);
@@ -196,20 +196,20 @@ static void devmem_window_memremap(struct kunit *test)
 }
 
 /* The public allocator: in the window and not in /proc/iomem's tree. */
-static void devmem_window_request(struct kunit *test)
+static void devpriv_window_request(struct kunit *test)
 {
 	struct resource *res;
 
-	KUNIT_EXPECT_PTR_EQ(test, request_device_private_region(0, "devmem_kunit"),
+	KUNIT_EXPECT_PTR_EQ(test, request_device_private_region(0, "devpriv_kunit"),
 			    ERR_PTR(-EINVAL));
-	res = request_device_private_region(1, "devmem_kunit");
+	res = request_device_private_region(1, "devpriv_kunit");
 	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR_OR_NULL(res), "%ld", PTR_ERR(res));
 	KUNIT_EXPECT_EQ(test, resource_size(res), SECTION_BYTES);
 	KUNIT_EXPECT_EQ(test, res->start % SECTION_BYTES, 0);
-	KUNIT_EXPECT_STREQ(test, res->name, "devmem_kunit");
-	if (devmem_window_enabled()) {
-		KUNIT_EXPECT_TRUE(test, pfn_in_devmem_window(PHYS_PFN(res->start)));
-		KUNIT_EXPECT_TRUE(test, pfn_in_devmem_window(PHYS_PFN(res->end)));
+	KUNIT_EXPECT_STREQ(test, res->name, "devpriv_kunit");
+	if (devpriv_window_enabled()) {
+		KUNIT_EXPECT_TRUE(test, pfn_in_devpriv_window(PHYS_PFN(res->start)));
+		KUNIT_EXPECT_TRUE(test, pfn_in_devpriv_window(PHYS_PFN(res->end)));
 		KUNIT_EXPECT_PTR_NE(test, res->parent, &iomem_resource);
 		KUNIT_EXPECT_STREQ(test, res->parent->name, "Device private memory");
 	} else {
@@ -218,19 +218,19 @@ static void devmem_window_request(struct kunit *test)
 	release_device_private_region(res);
 }
 
-static struct kunit_case devmem_window_pfn_cases[] = {
-	KUNIT_CASE(devmem_window_bounds),
-	KUNIT_CASE(devmem_window_sections),
-	KUNIT_CASE(devmem_window_pfn_valid),
-	KUNIT_CASE(devmem_window_roots),
-	KUNIT_CASE(devmem_window_request),
-	KUNIT_CASE(devmem_window_memremap),
+static struct kunit_case devpriv_window_pfn_cases[] = {
+	KUNIT_CASE(devpriv_window_bounds),
+	KUNIT_CASE(devpriv_window_sections),
+	KUNIT_CASE(devpriv_window_pfn_valid),
+	KUNIT_CASE(devpriv_window_roots),
+	KUNIT_CASE(devpriv_window_request),
+	KUNIT_CASE(devpriv_window_memremap),
 	{}
 };
 
-static struct kunit_suite devmem_window_pfn_suite = {
-	.name = "devmem_window_pfn",
-	.test_cases = devmem_window_pfn_cases,
+static struct kunit_suite devpriv_window_pfn_suite = {
+	.name = "devpriv_window_pfn",
+	.test_cases = devpriv_window_pfn_cases,
 };
 
 /* ---- entries pointing into the window ---- */
@@ -242,11 +242,11 @@ static const unsigned long *entry_pfns(void)
 {
 	static unsigned long pfns[5];
 
-	pfns[0] = DEVMEM_PFN_START;
-	pfns[1] = DEVMEM_PFN_START + 1;
-	pfns[2] = DEVMEM_PFN_START + PAGES_PER_SECTION - 1;
-	pfns[3] = DEVMEM_PFN_END - 1;
-	pfns[4] = DEVMEM_PFN_START - 1;		/* last physical pfn */
+	pfns[0] = DEVPRIV_PFN_START;
+	pfns[1] = DEVPRIV_PFN_START + 1;
+	pfns[2] = DEVPRIV_PFN_START + PAGES_PER_SECTION - 1;
+	pfns[3] = DEVPRIV_PFN_END - 1;
+	pfns[4] = DEVPRIV_PFN_START - 1;		/* last physical pfn */
 	return pfns;
 }
 
@@ -255,7 +255,7 @@ static softleaf_t pte_round_trip(softleaf_t entry)
 	return softleaf_from_pte(softleaf_to_pte(entry));
 }
 
-static void devmem_entry_device_private(struct kunit *test)
+static void devpriv_entry_device_private(struct kunit *test)
 {
 	const unsigned long *pfns = entry_pfns();
 	softleaf_t e;
@@ -281,15 +281,15 @@ static void devmem_entry_device_private(struct kunit *test)
  * window, within SWP_PFN_BITS; entries of physical pfns are encoded exactly
  * as without the window.  Making an entry readable keeps both.
  */
-static void devmem_entry_encoding(struct kunit *test)
+static void devpriv_entry_encoding(struct kunit *test)
 {
 	const unsigned long *pfns = entry_pfns();
 	softleaf_t e;
 	int i;
 
 	for (i = 0; i < 5; i++) {
-		bool window = pfn_in_devmem_window(pfns[i]);
-		unsigned long off = window ? pfns[i] - DEVMEM_PFN_START : pfns[i];
+		bool window = pfn_in_devpriv_window(pfns[i]);
+		unsigned long off = window ? pfns[i] - DEVPRIV_PFN_START : pfns[i];
 
 		e = make_writable_device_private_entry(pfns[i]);
 		KUNIT_EXPECT_EQ(test, swp_offset(e), off);
@@ -332,7 +332,7 @@ static void expect_migration(struct kunit *test, softleaf_t e, unsigned long pfn
 	KUNIT_EXPECT_EQ(test, softleaf_is_migration_dirty(e), dirty && ad);
 }
 
-static void devmem_entry_migration(struct kunit *test)
+static void devpriv_entry_migration(struct kunit *test)
 {
 	const unsigned long *pfns = entry_pfns();
 	int i, kind, ad;
@@ -365,7 +365,7 @@ static void devmem_entry_migration(struct kunit *test)
 	}
 }
 
-static void devmem_entry_pmd(struct kunit *test)
+static void devpriv_entry_pmd(struct kunit *test)
 {
 #ifdef CONFIG_ARCH_HAS_PMD_SOFTLEAVES
 	const unsigned long *pfns = entry_pfns();
@@ -389,30 +389,30 @@ static void devmem_entry_pmd(struct kunit *test)
 #endif
 }
 
-static struct kunit_case devmem_entry_cases[] = {
-	KUNIT_CASE(devmem_entry_device_private),
-	KUNIT_CASE(devmem_entry_encoding),
-	KUNIT_CASE(devmem_entry_migration),
-	KUNIT_CASE(devmem_entry_pmd),
+static struct kunit_case devpriv_entry_cases[] = {
+	KUNIT_CASE(devpriv_entry_device_private),
+	KUNIT_CASE(devpriv_entry_encoding),
+	KUNIT_CASE(devpriv_entry_migration),
+	KUNIT_CASE(devpriv_entry_pmd),
 	{}
 };
 
-static struct kunit_suite devmem_entry_suite = {
-	.name = "devmem_window_entries",
-	.test_cases = devmem_entry_cases,
+static struct kunit_suite devpriv_entry_suite = {
+	.name = "devpriv_window_entries",
+	.test_cases = devpriv_entry_cases,
 };
 
 /* ---- the region allocator, on a small root of its own ---- */
 
 #define TEST_SECTIONS	8
 
-struct devmem_alloc_ctx {
+struct devpriv_alloc_ctx {
 	struct resource root;
 };
 
-static int devmem_alloc_init(struct kunit *test)
+static int devpriv_alloc_init(struct kunit *test)
 {
-	struct devmem_alloc_ctx *ctx;
+	struct devpriv_alloc_ctx *ctx;
 
 	ctx = kunit_kzalloc(test, sizeof(*ctx), GFP_KERNEL);
 	if (!ctx)
@@ -420,15 +420,15 @@ static int devmem_alloc_init(struct kunit *test)
 	/* Anywhere: the root is a private tree, not iomem_resource. */
 	ctx->root.start = 64 * SECTION_BYTES;
 	ctx->root.end = ctx->root.start + TEST_SECTIONS * SECTION_BYTES - 1;
-	ctx->root.name = "devmem_kunit root";
+	ctx->root.name = "devpriv_kunit root";
 	ctx->root.flags = IORESOURCE_MEM;
 	test->priv = ctx;
 	return 0;
 }
 
-static void devmem_alloc_exit(struct kunit *test)
+static void devpriv_alloc_exit(struct kunit *test)
 {
-	struct devmem_alloc_ctx *ctx = test->priv;
+	struct devpriv_alloc_ctx *ctx = test->priv;
 
 	/* Every test must have released what it took. */
 	KUNIT_EXPECT_NULL(test, ctx->root.child);
@@ -436,21 +436,21 @@ static void devmem_alloc_exit(struct kunit *test)
 
 static struct resource *alloc_in(struct kunit *test, resource_size_t size)
 {
-	struct devmem_alloc_ctx *ctx = test->priv;
+	struct devpriv_alloc_ctx *ctx = test->priv;
 
-	return __request_device_private_region(&ctx->root, size, "devmem_kunit");
+	return __request_device_private_region(&ctx->root, size, "devpriv_kunit");
 }
 
 static resource_size_t sec_off(struct kunit *test, struct resource *res)
 {
-	struct devmem_alloc_ctx *ctx = test->priv;
+	struct devpriv_alloc_ctx *ctx = test->priv;
 
 	return (res->start - ctx->root.start) / SECTION_BYTES;
 }
 
-static void devmem_alloc_alignment(struct kunit *test)
+static void devpriv_alloc_alignment(struct kunit *test)
 {
-	struct devmem_alloc_ctx *ctx = test->priv;
+	struct devpriv_alloc_ctx *ctx = test->priv;
 	struct resource *a, *b, *c;
 
 	a = alloc_in(test, 1);
@@ -458,7 +458,7 @@ static void devmem_alloc_alignment(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, a->start, ctx->root.start);
 	KUNIT_EXPECT_EQ(test, resource_size(a), SECTION_BYTES);
 	KUNIT_EXPECT_PTR_EQ(test, a->parent, &ctx->root);
-	KUNIT_EXPECT_STREQ(test, a->name, "devmem_kunit");
+	KUNIT_EXPECT_STREQ(test, a->name, "devpriv_kunit");
 
 	/* Unaligned sizes round up to whole sections, first fit ascending. */
 	b = alloc_in(test, SECTION_BYTES + PAGE_SIZE);
@@ -476,7 +476,7 @@ static void devmem_alloc_alignment(struct kunit *test)
 	__release_device_private_region(a);
 }
 
-static void devmem_alloc_bad_input(struct kunit *test)
+static void devpriv_alloc_bad_input(struct kunit *test)
 {
 	struct resource *r;
 
@@ -491,7 +491,7 @@ static void devmem_alloc_bad_input(struct kunit *test)
 	__release_device_private_region(r);
 }
 
-static void devmem_alloc_exhaustion(struct kunit *test)
+static void devpriv_alloc_exhaustion(struct kunit *test)
 {
 	struct resource *r[TEST_SECTIONS], *x;
 	int i;
@@ -519,7 +519,7 @@ static void devmem_alloc_exhaustion(struct kunit *test)
 	__release_device_private_region(x);
 }
 
-static void devmem_alloc_fragmentation(struct kunit *test)
+static void devpriv_alloc_fragmentation(struct kunit *test)
 {
 	struct resource *r[TEST_SECTIONS], *x;
 	int i;
@@ -619,7 +619,7 @@ static int alloc_thread_fn(void *arg)
 	return 0;
 }
 
-static void devmem_alloc_concurrent(struct kunit *test)
+static void devpriv_alloc_concurrent(struct kunit *test)
 {
 	struct alloc_thread *t;
 	struct task_struct *task;
@@ -631,7 +631,7 @@ static void devmem_alloc_concurrent(struct kunit *test)
 		t[i].test = test;
 		t[i].id = i;
 		init_completion(&t[i].done);
-		task = kthread_run(alloc_thread_fn, &t[i], "devmem_kunit/%d", i);
+		task = kthread_run(alloc_thread_fn, &t[i], "devpriv_kunit/%d", i);
 		KUNIT_ASSERT_FALSE(test, IS_ERR(task));
 	}
 	for (i = 0; i < ALLOC_THREADS; i++) {
@@ -644,24 +644,24 @@ static void devmem_alloc_concurrent(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, overlaps, 0);
 }
 
-static struct kunit_case devmem_alloc_cases[] = {
-	KUNIT_CASE(devmem_alloc_alignment),
-	KUNIT_CASE(devmem_alloc_bad_input),
-	KUNIT_CASE(devmem_alloc_exhaustion),
-	KUNIT_CASE(devmem_alloc_fragmentation),
-	KUNIT_CASE_SLOW(devmem_alloc_concurrent),
+static struct kunit_case devpriv_alloc_cases[] = {
+	KUNIT_CASE(devpriv_alloc_alignment),
+	KUNIT_CASE(devpriv_alloc_bad_input),
+	KUNIT_CASE(devpriv_alloc_exhaustion),
+	KUNIT_CASE(devpriv_alloc_fragmentation),
+	KUNIT_CASE_SLOW(devpriv_alloc_concurrent),
 	{}
 };
 
-static struct kunit_suite devmem_alloc_suite = {
-	.name = "devmem_window_alloc",
-	.init = devmem_alloc_init,
-	.exit = devmem_alloc_exit,
-	.test_cases = devmem_alloc_cases,
+static struct kunit_suite devpriv_alloc_suite = {
+	.name = "devpriv_window_alloc",
+	.init = devpriv_alloc_init,
+	.exit = devpriv_alloc_exit,
+	.test_cases = devpriv_alloc_cases,
 };
 
-kunit_test_suites(&devmem_window_pfn_suite, &devmem_entry_suite,
-		  &devmem_alloc_suite);
+kunit_test_suites(&devpriv_window_pfn_suite, &devpriv_entry_suite,
+		  &devpriv_alloc_suite);
 
 MODULE_DESCRIPTION("KUnit tests for the device private pfn window");
 MODULE_LICENSE("GPL");
