@@ -6,7 +6,10 @@
 # 2. Load test_hmm (its device-private chunks are placed by the kernel).
 # 3. Hotplug the same DIMM at the same address again and see whether the
 #    guest gets the memory.
-# Verdict line: "conflict reproduced: <error>" or "hotplug ok with test_hmm loaded".
+# Verdict line: "conflict reproduced: <error>" (only when test_hmm's ranges lie
+# inside the DIMM's range) or "hotplug ok with test_hmm loaded" (only when they
+# lie in the device private window, /sys/kernel/debug/device_private);
+# anything else is "cannot judge" (exit 2).
 . /smdm/lib.sh
 for a in "$@"; do case $a in *=*) export "$a" ;; esac; done
 DIMM_ADDR=${DIMM_ADDR:-0xfc0000000}
@@ -102,9 +105,39 @@ echo "/proc/iomem hmm_dmirror ranges:"
 grep hmm_dmirror /proc/iomem | sed 's/^/   /' || echo "   (none)"
 [ -r /sys/kernel/debug/device_private ] && { echo "/sys/kernel/debug/device_private:"; sed 's/^/   /' /sys/kernel/debug/device_private; }
 
+# Where test_hmm's memory is decides what the verdict may say: inside the
+# DIMM's range (the cause of the conflict: legacy placement), or in the
+# device private window (the fix).  Checked, not only printed.
+DP=/sys/kernel/debug/device_private
+dimm_lo=$((DIMM_ADDR)) dimm_hi=$((DIMM_ADDR + DIMM_SIZE - 1))
+n_iomem=0 n_in_dimm=0 n_dp=0 n_in_win=0 win=
+for r in $(iomem_ranges hmm_dmirror | tr ' ' -); do
+	n_iomem=$((n_iomem + 1))
+	[ $((0x${r%-*})) -ge $dimm_lo ] && [ $((0x${r#*-})) -le $dimm_hi ] && n_in_dimm=$((n_in_dimm + 1))
+done
+if [ -r $DP ]; then
+	win=$(sed -n '1s/^\([0-9a-f]*-[0-9a-f]*\) : Device private memory$/\1/p' $DP)
+	for r in $(sed -n 's/^  *\([0-9a-f]*-[0-9a-f]*\) : hmm_dmirror$/\1/p' $DP); do
+		n_dp=$((n_dp + 1))
+		[ -n "$win" ] && [ $((0x${r%-*})) -ge $((0x${win%-*})) ] &&
+			[ $((0x${r#*-})) -le $((0x${win#*-})) ] && n_in_win=$((n_in_win + 1))
+	done
+fi
+if [ $n_iomem -gt 0 ] && [ $n_in_dimm = $n_iomem ] && [ $n_dp = 0 ]; then
+	placement=dimm
+	echo "placement: test_hmm's $n_iomem ranges lie inside the DIMM's range $(printf '%x-%x' $dimm_lo $dimm_hi)"
+elif [ $n_dp -gt 0 ] && [ $n_in_win = $n_dp ] && [ $n_iomem = 0 ]; then
+	placement=window
+	echo "placement: test_hmm's $n_dp ranges lie in the device private window $win, none in /proc/iomem"
+else
+	placement=other
+	echo "placement: neither: $n_iomem ranges in /proc/iomem ($n_in_dimm inside the DIMM's range), $n_dp in $DP ($n_in_win inside the window '${win:-none}')"
+fi
+
 echo "== 3. the same pc-dimm at $DIMM_ADDR with test_hmm loaded"
 dmesg -c >/dev/null
 if ! msg=$(host dimm_add d2 $DIMM_SIZE $DIMM_ADDR); then
+	[ $placement = dimm ] || { echo "RESULT: cannot judge: QEMU refused the DIMM ($msg), but test_hmm's memory is not inside its range"; exit 2; }
 	echo "RESULT: conflict reproduced: QEMU refused the DIMM: $msg"
 	exit 1
 fi
@@ -112,6 +145,10 @@ echo "QEMU: $msg"
 if wait_for 10 ram_at_dimm; then
 	if use_dimm && host dimm_del d2; then
 		grep -q hmm_dmirror /proc/iomem && echo "(test_hmm still has ranges in /proc/iomem)"
+		if [ $placement != window ]; then
+			echo "RESULT: cannot judge: the DIMM works, but test_hmm's memory is not in the window (placement: $placement)"
+			exit 2
+		fi
 		echo "RESULT: hotplug ok with test_hmm loaded"
 		exit 0
 	fi
@@ -131,5 +168,9 @@ case $err in *hmm_dmirror*) ;; *)
 	echo "RESULT: cannot judge: a conflict, but not with test_hmm's memory: $err"
 	exit 2 ;;
 esac
+if [ $placement != dimm ]; then
+	echo "RESULT: cannot judge: a conflict, but test_hmm's memory is not inside the DIMM's range: $err"
+	exit 2
+fi
 echo "RESULT: conflict reproduced: QEMU plugged the DIMM, the guest has no System RAM at $addr_hex: $err"
 exit 1
