@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -191,6 +192,10 @@ int main(int argc, char **argv)
 		       base + pfn * psz);
 	else
 		printf("# no direct map segment in /proc/kcore: no oops address to expect\n");
+	/* The console shows the lines above before an oops of the read. */
+	fflush(stdout);
+	tcdrain(STDOUT_FILENO);
+	usleep(100000);
 	memset(mirror, 0, len);
 	ret = dmirror(fd, HMM_DMIRROR_READ, p, mirror, n, &cmd);
 	bad = bad_bytes(mirror, len);
