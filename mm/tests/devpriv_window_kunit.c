@@ -3,6 +3,7 @@
  * KUnit tests for the device private pfn window: its boundaries, the
  * entries that point into it, and the allocator of its ranges.
  */
+#include <kunit/device.h>
 #include <kunit/test.h>
 #include <linux/completion.h>
 #include <linux/delay.h>
@@ -21,6 +22,12 @@ MODULE_IMPORT_NS("EXPORTED_FOR_KUNIT_TESTING");
 #define SECTION_BYTES	(PAGES_PER_SECTION << PAGE_SHIFT)
 
 /* ---- the window's boundaries ---- */
+
+/* Whether the memory section of @pfn is one of the window's. */
+static bool pfn_in_window(unsigned long pfn)
+{
+	return section_nr_in_devpriv_window(pfn_to_section_nr(pfn));
+}
 
 static void devpriv_window_bounds(struct kunit *test)
 {
@@ -64,13 +71,21 @@ static void devpriv_window_sections(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, section_nr_to_pfn(NR_MEM_SECTIONS - 1) +
 			PAGES_PER_SECTION - 1, last);
 
-	KUNIT_EXPECT_FALSE(test, pfn_in_devpriv_window(0));
-	KUNIT_EXPECT_FALSE(test, pfn_in_devpriv_window(last_phys));
-	KUNIT_EXPECT_TRUE(test, pfn_in_devpriv_window(first));
-	KUNIT_EXPECT_TRUE(test, pfn_in_devpriv_window(first + 1));
-	KUNIT_EXPECT_TRUE(test, pfn_in_devpriv_window(last));
-	KUNIT_EXPECT_FALSE(test, pfn_in_devpriv_window(DEVPRIV_PFN_END));
-	KUNIT_EXPECT_FALSE(test, pfn_in_devpriv_window(ULONG_MAX));
+	KUNIT_EXPECT_FALSE(test, pfn_in_window(0));
+	KUNIT_EXPECT_FALSE(test, pfn_in_window(last_phys));
+	KUNIT_EXPECT_TRUE(test, pfn_in_window(first));
+	KUNIT_EXPECT_TRUE(test, pfn_in_window(first + 1));
+	KUNIT_EXPECT_TRUE(test, pfn_in_window(last));
+	KUNIT_EXPECT_FALSE(test, pfn_in_window(DEVPRIV_PFN_END));
+	KUNIT_EXPECT_FALSE(test, pfn_in_window(ULONG_MAX));
+
+	/* The swap code's one-compare version agrees at every boundary. */
+	KUNIT_EXPECT_FALSE(test, swp_pfn_in_devpriv_window(0));
+	KUNIT_EXPECT_FALSE(test, swp_pfn_in_devpriv_window(last_phys));
+	KUNIT_EXPECT_TRUE(test, swp_pfn_in_devpriv_window(first));
+	KUNIT_EXPECT_TRUE(test, swp_pfn_in_devpriv_window(last));
+	KUNIT_EXPECT_FALSE(test, swp_pfn_in_devpriv_window(DEVPRIV_PFN_END));
+	KUNIT_EXPECT_FALSE(test, swp_pfn_in_devpriv_window(ULONG_MAX));
 
 	KUNIT_EXPECT_FALSE(test, section_nr_in_devpriv_window(NR_PHYS_MEM_SECTIONS - 1));
 	KUNIT_EXPECT_TRUE(test, section_nr_in_devpriv_window(NR_PHYS_MEM_SECTIONS));
@@ -88,7 +103,7 @@ static void devpriv_window_pfn_valid(struct kunit *test)
 
 	/* RAM is valid; nothing beyond the last section ever is. */
 	KUNIT_EXPECT_TRUE(test, pfn_valid(ram));
-	KUNIT_EXPECT_FALSE(test, pfn_in_devpriv_window(ram));
+	KUNIT_EXPECT_FALSE(test, pfn_in_window(ram));
 	KUNIT_EXPECT_FALSE(test, pfn_valid(DEVPRIV_PFN_END));
 	KUNIT_EXPECT_FALSE(test, pfn_valid(DEVPRIV_PFN_END + PAGES_PER_SECTION));
 	KUNIT_EXPECT_FALSE(test, pfn_valid(ULONG_MAX >> PAGE_SHIFT));
@@ -152,8 +167,8 @@ static void devpriv_window_memremap(struct kunit *test)
 	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR_OR_NULL(res), "%ld", PTR_ERR(res));
 	first = PHYS_PFN(res->start);
 	last = PHYS_PFN(res->end);
-	KUNIT_EXPECT_TRUE(test, pfn_in_devpriv_window(first));
-	KUNIT_EXPECT_TRUE(test, pfn_in_devpriv_window(last));
+	KUNIT_EXPECT_TRUE(test, pfn_in_window(first));
+	KUNIT_EXPECT_TRUE(test, pfn_in_window(last));
 	KUNIT_EXPECT_FALSE(test, pfn_valid(first));
 
 	pgmap = kunit_kzalloc(test, sizeof(*pgmap), GFP_KERNEL);
@@ -208,13 +223,53 @@ static void devpriv_window_request(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, res->start % SECTION_BYTES, 0);
 	KUNIT_EXPECT_STREQ(test, res->name, "devpriv_kunit");
 	if (devpriv_window_enabled()) {
-		KUNIT_EXPECT_TRUE(test, pfn_in_devpriv_window(PHYS_PFN(res->start)));
-		KUNIT_EXPECT_TRUE(test, pfn_in_devpriv_window(PHYS_PFN(res->end)));
+		KUNIT_EXPECT_TRUE(test, pfn_in_window(PHYS_PFN(res->start)));
+		KUNIT_EXPECT_TRUE(test, pfn_in_window(PHYS_PFN(res->end)));
 		KUNIT_EXPECT_PTR_NE(test, res->parent, &iomem_resource);
 		KUNIT_EXPECT_STREQ(test, res->parent->name, "Device private memory");
 	} else {
 		KUNIT_EXPECT_PTR_EQ(test, res->parent, &iomem_resource);
 	}
+	release_device_private_region(res);
+}
+
+/*
+ * The managed variant: named after the device, released early by
+ * devm_release_device_private_region() and the rest when the device goes.
+ */
+static void devpriv_window_request_devm(struct kunit *test)
+{
+	struct resource *res, *res2;
+	resource_size_t start, start2;
+	struct device *dev;
+
+	dev = kunit_device_register(test, "devpriv_kunit_devm");
+	KUNIT_ASSERT_FALSE(test, IS_ERR(dev));
+
+	KUNIT_EXPECT_PTR_EQ(test, devm_request_device_private_region(dev, 0),
+			    ERR_PTR(-EINVAL));
+	res = devm_request_device_private_region(dev, SECTION_BYTES);
+	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR_OR_NULL(res), "%ld", PTR_ERR(res));
+	KUNIT_EXPECT_STREQ(test, res->name, dev_name(dev));
+	res2 = devm_request_device_private_region(dev, SECTION_BYTES);
+	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR_OR_NULL(res2), "%ld", PTR_ERR(res2));
+	start = res->start;
+	start2 = res2->start;
+
+	/* Released now: first fit in the window finds its range again. */
+	devm_release_device_private_region(dev, res2);
+	res2 = request_device_private_region(SECTION_BYTES, "devpriv_kunit");
+	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR_OR_NULL(res2), "%ld", PTR_ERR(res2));
+	if (devpriv_window_enabled())
+		KUNIT_EXPECT_EQ(test, res2->start, start2);
+	release_device_private_region(res2);
+
+	/* The other one goes with the device. */
+	kunit_device_unregister(test, dev);
+	res = request_device_private_region(SECTION_BYTES, "devpriv_kunit");
+	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR_OR_NULL(res), "%ld", PTR_ERR(res));
+	if (devpriv_window_enabled())
+		KUNIT_EXPECT_EQ(test, res->start, start);
 	release_device_private_region(res);
 }
 
@@ -224,6 +279,7 @@ static struct kunit_case devpriv_window_pfn_cases[] = {
 	KUNIT_CASE(devpriv_window_pfn_valid),
 	KUNIT_CASE(devpriv_window_roots),
 	KUNIT_CASE(devpriv_window_request),
+	KUNIT_CASE(devpriv_window_request_devm),
 	KUNIT_CASE(devpriv_window_memremap),
 	{}
 };
@@ -288,7 +344,7 @@ static void devpriv_entry_encoding(struct kunit *test)
 	int i;
 
 	for (i = 0; i < 5; i++) {
-		bool window = pfn_in_devpriv_window(pfns[i]);
+		bool window = pfn_in_window(pfns[i]);
 		unsigned long off = window ? pfns[i] - DEVPRIV_PFN_START : pfns[i];
 
 		e = make_writable_device_private_entry(pfns[i]);

@@ -14,7 +14,7 @@
  * non-present entry that carries its pfn) and checked against the ranges the
  * kernel reports for test_hmm in debugfs (device_private) or /proc/iomem.
  *
- * Needs the driver's module loaded (modprobe test_hmm), root and debugfs
+ * Needs the driver's module loaded (hmm_migrate.sh loads it), root and debugfs
  * mounted at /sys/kernel/debug.
  */
 #define _GNU_SOURCE
