@@ -35,8 +35,14 @@
 #define PM_SWAP		(1ULL << 62)
 #define PM_PFRAME	((1ULL << 55) - 1)
 #define SWP_TYPE_BITS	5
-#define SWP_DEVICE_WRITE	28	/* include/linux/swap.h, 7.3 */
-#define SWP_DEVICE_READ		29
+/*
+ * Device private entries of window pfns (include/linux/swap.h with the
+ * series): SWP_WINDOW_TYPE(SWP_DEVICE_WRITE) and (SWP_DEVICE_READ), the
+ * last two types.  (28 and 29 are the physical device types of 7.3 without
+ * the series; with it they are window migration types.)
+ */
+#define SWP_DEVICE_WRITE	((1 << SWP_TYPE_BITS) - 2)
+#define SWP_DEVICE_READ		((1 << SWP_TYPE_BITS) - 1)
 #define NOBODY		65534
 
 static size_t psz;
@@ -399,7 +405,7 @@ int main(int argc, char **argv)
 
 			snprintf(why, sizeof(why), "no /dev/mem: open of char 1:1 gives %s (CONFIG_DEVMEM=n)",
 				 strerror(errno));
-			skip("devpriv_window_pfns", why);
+			skip("dev_mem_window_pfns", why);
 		} else {
 			unsigned long long a = pfns[0] * psz;
 			uint64_t v = 0;
@@ -410,7 +416,7 @@ int main(int argc, char **argv)
 			uint64_t c = 0;
 			ssize_t rc = pread(mfd, &c, 8, (off_t)(ram_pfn * psz));
 
-			ok(rr <= 0 && mp == MAP_FAILED, "devpriv_window_pfns",
+			ok(rr <= 0 && mp == MAP_FAILED, "dev_mem_window_pfns",
 			   "pread at 0x%llx: %zd (%s), mmap: %s; control pread at RAM 0x%llx: %zd",
 			   a, rr, rr < 0 ? strerror(re) : "", mp == MAP_FAILED ? strerror(me) : "MAPPED",
 			   ram_pfn * psz, rc);

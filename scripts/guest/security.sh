@@ -9,8 +9,11 @@
 # Interfaces the kernel config lacks are KTAP skips, with the reason.
 #
 #   scripts/robust security        (host)
+#   scripts/test: the series guest series-security (4-level)
 . /smdm/lib.sh
+# scripts/robust puts it in /tests/robust2, scripts/test (scripts/guest-progs/build) in /tests/guest-progs.
 PROG=/tests/robust2/sec_probe
+[ -x $PROG ] || PROG=/tests/guest-progs/sec_probe
 echo "== robust2: security"
 echo "kernel: $(uname -r)"
 if grep -qw la57 /proc/cpuinfo; then echo "paging: 5-level (la57)"; else echo "paging: 4-level"; fi
