@@ -21,7 +21,9 @@
 #	                   loop (dmirror_migrate_alloc_and_copy): an oops.
 #	FI_LOAD_ITERS=8    module loads with injection in finit_module()
 #	FI_HMM_MIGRATE=1   run selftests/hmm/hmm_migrate at the end
-#	FI_BUDGET=2400     seconds; sweeps stop (and say so) past this
+#	FI_BUDGET=2400     seconds; a sweep stops past this, and fails: a sweep
+#	                   passes only when it reached the end of the injection
+#	                   points (so does one that reaches FI_SWEEP_MAX first)
 #	FI_MODPARAMS=      test_hmm parameters, e.g. legacy_placement=1 (the
 #	                   placement before the series, for an A/B); the window
 #	                   check at the end then fails by design
@@ -149,10 +151,11 @@ over_budget() { [ $(($(date +%s) - T0)) -gt "$FI_BUDGET" ]; }
 
 # 1, 2: fail-nth sweeps.
 sweep() { # name thp|small
-	_n=${FI_SWEEP_FIRST:-1} _hits=0 _rounds=0 _bad=0 _done=0 _loads=0 _thp=0
+	_n=${FI_SWEEP_FIRST:-1} _hits=0 _rounds=0 _bad=0 _done=0 _loads=0 _thp=0 _cut=
 	while [ $_n -le "$FI_SWEEP_MAX" ]; do
 		if over_budget; then
-			echo "# $1: stopped by the time budget at fail-nth $_n"
+			_cut="stopped by the time budget (FI_BUDGET=$FI_BUDGET s) at fail-nth $_n"
+			echo "# $1: $_cut"
 			break
 		fi
 		modprobe test_hmm $FI_MODPARAMS || { echo "# modprobe test_hmm failed"; _bad=$((_bad + 1)); break; }
@@ -182,7 +185,11 @@ sweep() { # name thp|small
 		echo "# $1: the source was never a THP: the sweep tested small chunks only"
 		_bad=$((_bad + 1))
 	fi
-	if [ $_bad = 0 ] && [ $_hits -gt 0 ]; then
+	# Only a sweep that reached the end of the injection points proves
+	# anything about all of them.
+	if [ $_done = 0 ] && [ $_bad = 0 ]; then
+		t_fail "fail-nth sweep, $1 chunk: incomplete, ${_cut:-the injection points did not run out by fail-nth $FI_SWEEP_MAX (FI_SWEEP_MAX)}; $_hits injections hit"
+	elif [ $_bad = 0 ] && [ $_hits -gt 0 ]; then
 		t_ok "fail-nth sweep, $1 chunk: each of $_hits injection points in dmirror_allocate_chunk() failed once, unwound, and the next registration worked"
 	else
 		t_fail "fail-nth sweep, $1 chunk: $_bad failed batches, $_hits injections hit"

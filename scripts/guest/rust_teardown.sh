@@ -36,7 +36,8 @@ dmesg -c >/dev/null
 
 round=1
 while [ $round -le "$RT_ROUNDS" ]; do
-	modprobe rust_dmirror || { echo "# modprobe rust_dmirror failed"; break; }
+	# A round that cannot start fails (the plan's tests left are not run).
+	modprobe rust_dmirror || { t_fail "round $round: modprobe rust_dmirror"; break; }
 	# The module's text: from its lowest to its highest symbol, plus a page.
 	lo=$(grep '\[rust_dmirror\]$' /proc/kallsyms | cut -d' ' -f1 | sort | head -1)
 	hi=$(grep '\[rust_dmirror\]$' /proc/kallsyms | cut -d' ' -f1 | sort | tail -1)
