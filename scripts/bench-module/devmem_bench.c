@@ -25,9 +25,17 @@
  *	The CPU gets them back by faulting (migrate_to_ram).
  *   unhold
  *	memunmap_pages() and release the held range (waits for its pages).
+ *   lookup NRANGES NLOOKUPS
+ *	Model of a pfn-less design's per-page lookup on the held range: a
+ *	maple tree from device page offset to one of NRANGES equal pagemaps,
+ *	each with its own struct page array (here: its part of the memmap),
+ *	timed against pfn_to_page()/page_to_pfn() of the same pages.
  *
- * API is "window" (request_device_private_region()) or "legacy"
- * (request_free_mem_region(&iomem_resource, ...)).  Bad input gives -EINVAL,
+ * API is "window" (request_device_private_region()), "legacy"
+ * (request_free_mem_region(&iomem_resource, ...)) or, for reserve only,
+ * "mtree" and "hint" (models of allocators for the window whose cost does
+ * not grow with the number of live ranges: mtree_alloc_range() in section
+ * units; the resource tree searched from the end of its packed prefix).  Bad input gives -EINVAL,
  * an API the kernel lacks -EOPNOTSUPP, a second hold -EBUSY, a range whose
  * memmap exceeds MemAvailable -ENOMEM.
  */
@@ -38,6 +46,7 @@
 #include <linux/ioport.h>
 #include <linux/kernel.h>
 #include <linux/ktime.h>
+#include <linux/maple_tree.h>
 #include <linux/memremap.h>
 #include <linux/migrate.h>
 #include <linux/mm.h>
@@ -57,7 +66,17 @@
 #define BENCH_OUT_SIZE		(64 * 1024)
 #define BENCH_MIGRATE_BATCH	32UL
 
-enum bench_api { BENCH_LEGACY, BENCH_WINDOW };
+enum bench_api { BENCH_LEGACY, BENCH_WINDOW, BENCH_MTREE, BENCH_HINT };
+
+/*
+ * The held pagemap, with what a pfn-less design would keep per pagemap: the
+ * device page offset of its first page and its struct page array.
+ */
+struct bench_pgmap {
+	struct dev_pagemap pgmap;
+	unsigned long dev_first;
+	struct page *pages;
+};
 
 static DEFINE_MUTEX(bench_lock);
 static struct dentry *bench_dir;
@@ -96,13 +115,23 @@ static __printf(1, 2) void out(const char *fmt, ...)
 
 static const char *api_name(enum bench_api api)
 {
-	return api == BENCH_WINDOW ? "window" : "legacy";
+	return api == BENCH_WINDOW ? "window" :
+	       api == BENCH_MTREE ? "mtree" :
+	       api == BENCH_HINT ? "hint" : "legacy";
 }
 
 static int parse_api(const char *s, enum bench_api *api)
 {
 	if (!strcmp(s, "legacy")) {
 		*api = BENCH_LEGACY;
+		return 0;
+	}
+	if (!strcmp(s, "mtree")) {
+		*api = BENCH_MTREE;
+		return 0;
+	}
+	if (!strcmp(s, "hint")) {
+		*api = BENCH_HINT;
 		return 0;
 	}
 	if (!strcmp(s, "window")) {
@@ -116,8 +145,144 @@ static int parse_api(const char *s, enum bench_api *api)
 	return -EINVAL;
 }
 
+/*
+ * The "mtree" model allocator: the lowest free section-aligned range in a
+ * window of 2^MAX_PHYSMEM_BITS bytes above 2^MAX_PHYSMEM_BITS, found with
+ * mtree_alloc_range() in units of sections (so every range is section
+ * aligned without an alignment search), the struct resource only carrying
+ * start and end.  O(log n) in the live ranges, where allocate_resource()
+ * walks the list of the root's children.
+ */
+static struct maple_tree model_mt = MTREE_INIT(model_mt, MT_FLAGS_ALLOC_RANGE);
+
+static struct resource *model_request(unsigned long size)
+{
+	unsigned long min = 1UL << (MAX_PHYSMEM_BITS - PA_SECTION_SHIFT);
+	unsigned long nsec = DIV_ROUND_UP(size, 1UL << PA_SECTION_SHIFT);
+	unsigned long start;
+	struct resource *res;
+	int ret;
+
+	res = kzalloc_obj(*res);
+	if (!res)
+		return ERR_PTR(-ENOMEM);
+	ret = mtree_alloc_range(&model_mt, &start, res, nsec, min,
+				2 * min - 1, GFP_KERNEL);
+	if (ret) {
+		kfree(res);
+		return ERR_PTR(ret == -EBUSY ? -ENOSPC : ret);
+	}
+	res->start = (resource_size_t)start << PA_SECTION_SHIFT;
+	res->end = res->start + ((resource_size_t)nsec << PA_SECTION_SHIFT) - 1;
+	res->name = "devmem_bench";
+	res->flags = IORESOURCE_MEM | IORESOURCE_BUSY;
+	return res;
+}
+
+static void model_release(struct resource *res)
+{
+	mtree_erase(&model_mt, res->start >> PA_SECTION_SHIFT);
+	kfree(res);
+}
+
+/*
+ * The "hint" model: the proposed change to __request_device_private_region()
+ * (see the issue 14 report), on a root of its own with a lock of its own.
+ * The children of the root stay a sorted list; *packed is the last child of
+ * the run that fills the root from its start without a gap, and the search
+ * for the lowest free range starts there instead of at root->child.
+ * Requests while nothing below the run is released cost the same whatever
+ * the number of live ranges; a release inside the run resets the hint, and
+ * the next request walks from the start once.
+ */
+static struct resource hint_root = {
+	.name	= "devmem_bench hint model",
+	.flags	= IORESOURCE_MEM,
+};
+static struct resource *hint_packed;
+static DEFINE_SPINLOCK(hint_lock);
+
+static int devmem_insert_lowest(struct resource *root, struct resource **packed,
+				struct resource *new, resource_size_t size,
+				resource_size_t align)
+{
+	struct resource *prev = packed ? *packed : NULL, *next;
+	bool extend = packed;
+	resource_size_t start, limit;
+
+	for (;; prev = next) {
+		next = prev ? prev->sibling : root->child;
+		start = prev ? prev->end + 1 : root->start;
+		start = ALIGN(start, align);
+		if (next && start == next->start) {	/* no room before next */
+			if (extend)
+				*packed = next;
+			continue;
+		}
+		limit = next ? next->start - 1 : root->end;
+		if (start && start <= limit && size - 1 <= limit - start)
+			break;
+		if (!next)
+			return -ENOSPC;
+		extend = false;
+	}
+	new->start = start;
+	new->end = start + size - 1;
+	new->parent = root;
+	new->sibling = next;
+	if (prev)
+		prev->sibling = new;
+	else
+		root->child = new;
+	if (extend)
+		for (*packed = new; (*packed)->sibling &&
+		     (*packed)->sibling->start == (*packed)->end + 1;)
+			*packed = (*packed)->sibling;
+	return 0;
+}
+
+static struct resource *hint_request(unsigned long size)
+{
+	struct resource *res;
+	int ret;
+
+	res = kzalloc_obj(*res);
+	if (!res)
+		return ERR_PTR(-ENOMEM);
+	res->name = "devmem_bench";
+	spin_lock(&hint_lock);
+	ret = devmem_insert_lowest(&hint_root, &hint_packed, res,
+				   ALIGN(size, 1UL << PA_SECTION_SHIFT),
+				   1UL << PA_SECTION_SHIFT);
+	spin_unlock(&hint_lock);
+	if (ret) {
+		kfree(res);
+		return ERR_PTR(ret);
+	}
+	res->flags = IORESOURCE_MEM | IORESOURCE_BUSY;
+	return res;
+}
+
+static void hint_release(struct resource *res)
+{
+	struct resource **p;
+
+	spin_lock(&hint_lock);
+	if (hint_packed && res->start <= hint_packed->end)
+		hint_packed = NULL;
+	for (p = &hint_root.child; *p != res; p = &(*p)->sibling)
+		;
+	*p = res->sibling;
+	spin_unlock(&hint_lock);
+	kfree(res);
+}
+
 static struct resource *bench_request(enum bench_api api, unsigned long size)
 {
+	if (api == BENCH_MTREE)
+		return model_request(size);
+	if (api == BENCH_HINT)
+		return hint_request(size);
 #ifdef CONFIG_DEVICE_PRIVATE_PFN_WINDOW
 	if (api == BENCH_WINDOW)
 		return request_device_private_region(size, "devmem_bench");
@@ -127,6 +292,14 @@ static struct resource *bench_request(enum bench_api api, unsigned long size)
 
 static void bench_release(enum bench_api api, struct resource *res)
 {
+	if (api == BENCH_MTREE) {
+		model_release(res);
+		return;
+	}
+	if (api == BENCH_HINT) {
+		hint_release(res);
+		return;
+	}
 #ifdef CONFIG_DEVICE_PRIVATE_PFN_WINDOW
 	if (api == BENCH_WINDOW) {
 		release_device_private_region(res);
@@ -161,11 +334,11 @@ static int cmd_info(void)
 	    pgtable_l5_enabled() ? 1 : 0);
 #ifdef CONFIG_DEVICE_PRIVATE_PFN_WINDOW
 	out("devmem_bench: window built=1 enabled=%d start_pfn=%#lx end_pfn=%#lx nr_phys_mem_sections=%lu window_root_bytes=%lu window_roots_allocated=%d\n",
-	    devmem_window_enabled() ? 1 : 0, (unsigned long)DEVMEM_PFN_START,
-	    (unsigned long)DEVMEM_PFN_END,
+	    devpriv_window_enabled() ? 1 : 0, (unsigned long)DEVPRIV_PFN_START,
+	    (unsigned long)DEVPRIV_PFN_END,
 	    (unsigned long)NR_PHYS_MEM_SECTIONS,
-	    (unsigned long)(NR_DEVMEM_SECTION_ROOTS * sizeof(struct mem_section *)),
-	    READ_ONCE(devmem_mem_section) ? 1 : 0);
+	    (unsigned long)(NR_DEVPRIV_SECTION_ROOTS * sizeof(struct mem_section *)),
+	    READ_ONCE(devpriv_mem_section) ? 1 : 0);
 #else
 	out("devmem_bench: window built=0 enabled=0\n");
 #endif
@@ -289,10 +462,13 @@ static struct dev_pagemap *bench_map(enum bench_api api, unsigned long size,
 				     struct resource **resp, u64 *map_ns)
 {
 	struct dev_pagemap *pgmap;
+	struct bench_pgmap *bp;
 	struct resource *res;
 	void *ptr;
 	u64 t0;
 
+	if (api == BENCH_MTREE || api == BENCH_HINT)
+		return ERR_PTR(-EINVAL);
 	/*
 	 * Refuse a range whose memmap cannot fit in the memory available now,
 	 * rather than letting the vmemmap allocations run the guest out of
@@ -302,12 +478,13 @@ static struct dev_pagemap *bench_map(enum bench_api api, unsigned long size,
 				   sizeof(struct page))
 		return ERR_PTR(-ENOMEM);
 
-	pgmap = kzalloc_obj(*pgmap);
-	if (!pgmap)
+	bp = kzalloc_obj(*bp);
+	if (!bp)
 		return ERR_PTR(-ENOMEM);
+	pgmap = &bp->pgmap;
 	res = bench_request(api, size);
 	if (IS_ERR(res)) {
-		kfree(pgmap);
+		kfree(bp);
 		return ERR_CAST(res);
 	}
 	pgmap->type = MEMORY_DEVICE_PRIVATE;
@@ -322,9 +499,11 @@ static struct dev_pagemap *bench_map(enum bench_api api, unsigned long size,
 	*map_ns = ktime_get_ns() - t0;
 	if (IS_ERR(ptr)) {
 		bench_release(api, res);
-		kfree(pgmap);
+		kfree(bp);
 		return ERR_CAST(ptr);
 	}
+	bp->dev_first = 0;
+	bp->pages = pfn_to_page(PHYS_PFN(res->start));
 	*resp = res;
 	return pgmap;
 }
@@ -338,7 +517,7 @@ static u64 bench_unmap(enum bench_api api, struct dev_pagemap *pgmap,
 	memunmap_pages(pgmap);
 	ns = ktime_get_ns() - t0;
 	bench_release(api, res);
-	kfree(pgmap);
+	kfree(container_of(pgmap, struct bench_pgmap, pgmap));
 	return ns;
 }
 
@@ -535,6 +714,197 @@ static int cmd_unhold(void)
 	return 0;
 }
 
+/*
+ * "lookup": the per-page lookup a pfn-less device private design would do
+ * (device page offset -> struct page through a maple tree of pagemaps, and
+ * struct page -> offset through page_pgmap()), against pfn_to_page() and
+ * page_to_pfn() of the same pages.  Each loop runs over the same
+ * LOOKUP_SET pseudo-random pages of the held range; barrier() keeps the
+ * compiler from hoisting loads (vmemmap_base, the tree root) out of the
+ * loop, as they would be reloaded at every call site in the kernel.  The
+ * loop overhead (reading the index or page array) is timed separately and
+ * subtracted.
+ */
+#define LOOKUP_SET	4096
+
+/* Every loop's result ends here, so that none is optimized away. */
+static unsigned long lk_sink;
+
+struct lk_pm {
+	unsigned long first;	/* device page offset of pages[0] */
+	struct page *pages;
+};
+
+static noinline unsigned long lk_idx_loop(const u32 *idx, unsigned long reps)
+{
+	unsigned long sum = 0, r, j;
+
+	for (r = 0; r < reps; r++)
+		for (j = 0; j < LOOKUP_SET; j++) {
+			sum += idx[j];
+			barrier();
+		}
+	return sum;
+}
+
+static noinline unsigned long lk_pfn_to_page(const u32 *idx, unsigned long reps,
+					     unsigned long start_pfn)
+{
+	unsigned long sum = 0, r, j;
+
+	for (r = 0; r < reps; r++)
+		for (j = 0; j < LOOKUP_SET; j++) {
+			sum += (unsigned long)pfn_to_page(start_pfn + idx[j]);
+			barrier();
+		}
+	return sum;
+}
+
+static noinline unsigned long lk_mt_load(const u32 *idx, unsigned long reps,
+					 struct maple_tree *mt)
+{
+	unsigned long sum = 0, r, j;
+
+	for (r = 0; r < reps; r++)
+		for (j = 0; j < LOOKUP_SET; j++) {
+			unsigned long off = idx[j];
+			struct lk_pm *pm = mtree_load(mt, off);
+
+			sum += (unsigned long)(pm->pages + (off - pm->first));
+			barrier();
+		}
+	return sum;
+}
+
+static noinline unsigned long lk_page_loop(struct page **pages,
+					   unsigned long reps)
+{
+	unsigned long sum = 0, r, j;
+
+	for (r = 0; r < reps; r++)
+		for (j = 0; j < LOOKUP_SET; j++) {
+			sum += (unsigned long)pages[j];
+			barrier();
+		}
+	return sum;
+}
+
+static noinline unsigned long lk_page_to_pfn(struct page **pages,
+					     unsigned long reps)
+{
+	unsigned long sum = 0, r, j;
+
+	for (r = 0; r < reps; r++)
+		for (j = 0; j < LOOKUP_SET; j++) {
+			sum += page_to_pfn(pages[j]);
+			barrier();
+		}
+	return sum;
+}
+
+static noinline unsigned long lk_page_to_off(struct page **pages,
+					     unsigned long reps)
+{
+	unsigned long sum = 0, r, j;
+
+	for (r = 0; r < reps; r++)
+		for (j = 0; j < LOOKUP_SET; j++) {
+			struct page *page = pages[j];
+			struct bench_pgmap *bp = container_of(page_pgmap(page),
+						struct bench_pgmap, pgmap);
+
+			sum += bp->dev_first + (page - bp->pages);
+			barrier();
+		}
+	return sum;
+}
+
+static int cmd_lookup(unsigned long nranges, unsigned long nlookups)
+{
+	struct maple_tree mt = MTREE_INIT(mt, 0);
+	unsigned long start_pfn, npages, chunk, reps, i;
+	u64 t[6], sum[6], x = 0x9e3779b97f4a7c15ULL;
+	struct page **pages = NULL;
+	struct lk_pm *pms = NULL;
+	u32 *idx = NULL;
+	int ret = 0;
+
+	if (!hold_pgmap)
+		return -ENODEV;
+	start_pfn = PHYS_PFN(hold_res->start);
+	npages = PHYS_PFN(resource_size(hold_res));
+	if (!nranges || nranges > npages || npages > U32_MAX ||
+	    nlookups < LOOKUP_SET || nlookups > (1UL << 32))
+		return -EINVAL;
+	reps = nlookups / LOOKUP_SET;
+	chunk = npages / nranges;
+
+	idx = kvmalloc_array(LOOKUP_SET, sizeof(*idx), GFP_KERNEL);
+	pages = kvmalloc_array(LOOKUP_SET, sizeof(*pages), GFP_KERNEL);
+	pms = kvmalloc_array(nranges, sizeof(*pms), GFP_KERNEL);
+	if (!idx || !pages || !pms) {
+		ret = -ENOMEM;
+		goto free;
+	}
+	for (i = 0; i < nranges; i++) {
+		unsigned long last = i == nranges - 1 ? npages - 1 :
+				     (i + 1) * chunk - 1;
+
+		pms[i].first = i * chunk;
+		pms[i].pages = pfn_to_page(start_pfn + i * chunk);
+		ret = mtree_store_range(&mt, i * chunk, last, &pms[i],
+					GFP_KERNEL);
+		if (ret)
+			goto free;
+	}
+	for (i = 0; i < LOOKUP_SET; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		idx[i] = x % npages;
+		pages[i] = pfn_to_page(start_pfn + idx[i]);
+	}
+	/* The model must find the same pages as the memmap. */
+	for (i = 0; i < LOOKUP_SET; i++) {
+		struct lk_pm *pm = mtree_load(&mt, idx[i]);
+
+		if (!pm || pm->pages + (idx[i] - pm->first) != pages[i] ||
+		    page_to_pfn(pages[i]) - start_pfn != idx[i]) {
+			ret = -EIO;
+			goto free;
+		}
+	}
+
+#define LK_TIME(n, expr) do { u64 _t0 = ktime_get_ns();	\
+		sum[n] = (expr);				\
+		t[n] = ktime_get_ns() - _t0; } while (0)
+	LK_TIME(0, lk_idx_loop(idx, reps));
+	LK_TIME(1, lk_pfn_to_page(idx, reps, start_pfn));
+	LK_TIME(2, lk_mt_load(idx, reps, &mt));
+	LK_TIME(3, lk_page_loop(pages, reps));
+	LK_TIME(4, lk_page_to_pfn(pages, reps));
+	LK_TIME(5, lk_page_to_off(pages, reps));
+#undef LK_TIME
+	/* Same pages found by both: the sums of the pointers agree. */
+	if (sum[1] != sum[2])
+		ret = -EIO;
+	WRITE_ONCE(lk_sink, sum[0] ^ sum[1] ^ sum[2] ^ sum[3] ^ sum[4] ^ sum[5]);
+	nlookups = reps * LOOKUP_SET;
+	out("devmem_bench: lookup nranges=%lu pages=%lu range_pages=%lu nlookups=%lu err=%d idx_loop_ns=%llu pfn_to_page_ns=%llu mtree_ns=%llu page_loop_ns=%llu page_to_pfn_ns=%llu page_to_off_ns=%llu pfn_to_page_ps=%llu mtree_ps=%llu page_to_pfn_ps=%llu page_to_off_ps=%llu\n",
+	    nranges, npages, chunk, nlookups, ret, t[0], t[1], t[2], t[3],
+	    t[4], t[5],
+	    div64_u64((t[1] - min(t[1], t[0])) * 1000, nlookups),
+	    div64_u64((t[2] - min(t[2], t[0])) * 1000, nlookups),
+	    div64_u64((t[4] - min(t[4], t[3])) * 1000, nlookups),
+	    div64_u64((t[5] - min(t[5], t[3])) * 1000, nlookups));
+free:
+	mtree_destroy(&mt);
+	kvfree(pms);
+	kvfree(pages);
+	kvfree(idx);
+	return ret;
+}
+
 static int bench_run(char *buf)
 {
 	char *argv[4];
@@ -557,6 +927,11 @@ static int bench_run(char *buf)
 		return cmd_info();
 	if (!strcmp(argv[0], "unhold") && argc == 1)
 		return cmd_unhold();
+	if (!strcmp(argv[0], "lookup") && argc == 3) {
+		if (kstrtoul(argv[1], 0, &a) || kstrtoul(argv[2], 0, &b))
+			return -EINVAL;
+		return cmd_lookup(a, b);
+	}
 	if (!strcmp(argv[0], "migrate") && argc == 3) {
 		if (kstrtoul(argv[1], 0, &a) || kstrtoul(argv[2], 0, &b))
 			return -EINVAL;
@@ -624,6 +999,8 @@ static int __init devmem_bench_init(void)
 	bench_out = kvzalloc(BENCH_OUT_SIZE, GFP_KERNEL);
 	if (!bench_out)
 		return -ENOMEM;
+	hint_root.start = 1ULL << MAX_PHYSMEM_BITS;
+	hint_root.end = (2ULL << MAX_PHYSMEM_BITS) - 1;
 	bench_dir = debugfs_create_dir("devmem_bench", NULL);
 	debugfs_create_file("run", 0600, bench_dir, NULL, &bench_fops);
 	return 0;
@@ -644,6 +1021,6 @@ module_exit(devmem_bench_exit);
 MODULE_DESCRIPTION("Benchmark of device private memory placement");
 MODULE_LICENSE("GPL");
 #ifdef CONFIG_DEVICE_PRIVATE_PFN_WINDOW
-/* devmem_mem_section: whether the window's section roots are allocated. */
+/* devpriv_mem_section: whether the window's section roots are allocated. */
 MODULE_IMPORT_NS("EXPORTED_FOR_KUNIT_TESTING");
 #endif

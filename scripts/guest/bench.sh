@@ -4,8 +4,10 @@
 # every result as a line starting with "@@BENCH ".
 #
 # KEY=VALUE arguments:
-#   MODE=full|memory   memory: boot-time memory figures only
-#   RES_COUNT=1000 RES_SIZE=268435456   reservation figure
+#   MODE=full|memory|scale   memory: boot-time memory figures only;
+#                      scale: only hold SCALE_SIZE, migrate, read back
+#   RES_COUNT=1000 RES_SIZE=268435456   reservation figure (after WARMUP
+#                      reservations; also the "mtree" model allocator)
 #   REG_SIZES=1G,4G,max REG_REPEATS=8 REG_MAX_REPEATS=4 registration figure
 #                      ("max": the largest range whose memmap fits MAX_PCT %
 #                      of MemAvailable; the APIs alternate, one sample a call)
@@ -13,9 +15,16 @@
 #   MAX_PCT=60
 #   MIG_ITER=10 MIG_ROUNDS=5  migration round trips per buffer size and round
 #   SCALE_PAGES=16384  pages migrated into the largest range
+#   SCALE_SIZE=        size held for the scale figure (default: "max")
+#   LOOKUP_RANGES=1,16,1024 LOOKUPS=1048576   pfn-less lookup model, on the
+#                      held range split into that many pagemaps
+#   WARMUP=1           untimed-for-the-verdict calls before each figure's
+#                      samples (the first call of a boot is several times
+#                      slower); their lines start with "warmup"
 . /smdm/lib.sh
 MODE=full RES_COUNT=1000 RES_SIZE=268435456 REG_SIZES=1G,4G,max
 REG_REPEATS=8 REG_MAX_REPEATS=4 MAX_PCT=60 MIG_ITER=10 MIG_ROUNDS=5 SCALE_PAGES=16384
+SCALE_SIZE= LOOKUP_RANGES=1,16,1024 LOOKUPS=1048576 WARMUP=1
 for a in "$@"; do case $a in *=*) eval "${a%%=*}=\"\${a#*=}\"" ;; esac; done
 B=/tests/bench
 R=/sys/kernel/debug/devmem_bench/run
@@ -30,6 +39,15 @@ run() {
 		say "error cmd='$*'"
 		rc=1
 		return 1
+	fi
+}
+# Warm-up calls: results kept in the log, prefixed "warmup", not used.
+warm() {
+	if echo "$*" >$R; then
+		sed 's/^/@@BENCH warmup /' $R
+	else
+		say "error cmd='$*'"
+		rc=1
 	fi
 }
 bytes() {
@@ -48,7 +66,11 @@ max_size() {
 	echo $((gib << 30))
 }
 
+# The window's ranges: debugfs in the final series, /proc before the move.
+DP=/sys/kernel/debug/device_private
+[ -e $DP ] || DP=/sys/kernel/debug/device_private
 say "kernel $(uname -r)"
+say "clock $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource) cpus=$(grep -c ^processor /proc/cpuinfo)"
 if grep -qw la57 /proc/cpuinfo; then say "paging 5"; else say "paging 4"; fi
 say "cpu $(grep -m1 'address sizes' /proc/cpuinfo | sed 's/.*: //')"
 meminfo boot
@@ -67,10 +89,43 @@ if [ "$MODE" = memory ]; then
 	rmmod devmem_bench
 	exit $rc
 fi
+api=${apis%% *}
+
+scale() {
+	meminfo before-hold
+	if run hold "$api" "$1"; then
+		meminfo holding
+		for n in $(echo "$LOOKUP_RANGES" | tr , " "); do
+			run lookup "$n" "$LOOKUPS"
+		done
+		# The module's "migrate" line, then hmm_bench's own check line.
+		hb "" migrate $R "$SCALE_PAGES"
+		run unhold
+		meminfo after-unhold
+	fi
+}
+# hmm_bench output with a prefix; its exit status counts.
+hb() {
+	_p=$1
+	shift
+	_o=$($B/hmm_bench "$@") || { rc=1; say "error hmm_bench $*"; }
+	echo "$_o" | sed -e "s/^hmm_bench: /@@BENCH $_p/" \
+		-e "s/^devmem_bench: /@@BENCH $_p/"
+}
+if [ "$MODE" = scale ]; then
+	echo "== scale"
+	t0=$(date +%s)
+	scale "$(bytes "${SCALE_SIZE:-1G}")"
+	say "scale_wall_s $(($(date +%s) - t0))"
+	rmmod devmem_bench || { say "error rmmod"; rc=1; }
+	say "done rc=$rc"
+	exit $rc
+fi
 
 echo "== reservation"
-for api in $apis; do
-	run reserve $api $RES_SIZE $RES_COUNT
+for a in $apis mtree hint; do
+	[ "$WARMUP" -gt 0 ] && warm reserve $a $RES_SIZE "$WARMUP"
+	run reserve $a $RES_SIZE $RES_COUNT
 done
 
 echo "== registration"
@@ -81,6 +136,11 @@ for s in $(echo "$REG_SIZES" | tr , " "); do
 	[ "$s" = max ] && sz=${REG_MAX:-$max} || sz=$(bytes "$s")
 	n=$REG_REPEATS
 	[ "$s" = max ] && n=$REG_MAX_REPEATS
+	if [ "$WARMUP" -gt 0 ]; then
+		for a in $apis; do
+			warm register $a "$sz" "$WARMUP"
+		done
+	fi
 	# One sample per call, the APIs alternating, each going first in every
 	# other pair: load on the host drifts, and both APIs should see the
 	# same drift and the same order effects.
@@ -96,14 +156,6 @@ for s in $(echo "$REG_SIZES" | tr , " "); do
 done
 
 echo "== migration throughput (test_hmm)"
-# hmm_bench output with a prefix; its exit status counts.
-hb() {
-	_p=$1
-	shift
-	_o=$($B/hmm_bench "$@") || { rc=1; say "error hmm_bench $*"; }
-	echo "$_o" | sed -e "s/^hmm_bench: /@@BENCH $_p/" \
-		-e "s/^devmem_bench: /@@BENCH $_p/"
-}
 tput() {
 	hb "$1 " throughput /dev/hmm_dmirror0 1024 "$MIG_ITER"
 	hb "$1 " throughput /dev/hmm_dmirror0 512 "$MIG_ITER" thp
@@ -116,7 +168,10 @@ say "test_hmm placement=$placement"
 r=0
 while [ $r -lt "$MIG_ROUNDS" ]; do
 	if modprobe test_hmm; then
-		[ $r = 0 ] && head -c 300 /proc/device_private 2>/dev/null |
+		[ $r = 0 ] && [ "$WARMUP" -gt 0 ] &&
+			$B/hmm_bench throughput /dev/hmm_dmirror0 1024 "$WARMUP" |
+			sed 's/^hmm_bench: /@@BENCH warmup /'
+		[ $r = 0 ] && head -c 300 $DP 2>/dev/null |
 			tr '\n' ' ' | sed 's/^/@@BENCH device_private /' && echo
 		tput "tput placement=$placement round=$r"
 		rmmod test_hmm
@@ -140,17 +195,8 @@ echo "== scale"
 # After the registrations: the window's section roots exist now.
 run info
 max=$(max_size)
-api=${apis%% *}
-meminfo before-hold
-if run hold "$api" "$max"; then
-	meminfo holding
-	# The module's "migrate" line, then hmm_bench's own check line.
-	hb "" migrate $R "$SCALE_PAGES"
-	run unhold
-	meminfo after-unhold
-fi
+scale "$max"
 echo "== bad input (each must fail with an errno, no kernel warning)"
-api=${apis%% *}
 for c in "" nonsense "reserve $api 0 5" "reserve $api 1000 1" \
 	"reserve $api $RES_SIZE 0" "reserve bogus $RES_SIZE 1" \
 	"register $api 123 1" "register $api 1073741824 0" \
