@@ -25,6 +25,10 @@
  *	The CPU gets them back by faulting (migrate_to_ram).
  *   unhold
  *	memunmap_pages() and release the held range (waits for its pages).
+ *   hintcheck OPS
+ *	OPS pseudo-random requests (1-4 sections) and releases, each done both
+ *	by the "hint" model and by allocate_resource() on a root of its own:
+ *	the two must place every range at the same address.
  *   lookup NRANGES NLOOKUPS
  *	Model of a pfn-less design's per-page lookup on the held range: a
  *	maple tree from device page offset to one of NRANGES equal pagemaps,
@@ -208,19 +212,21 @@ static int devmem_insert_lowest(struct resource *root, struct resource **packed,
 {
 	struct resource *prev = packed ? *packed : NULL, *next;
 	bool extend = packed;
-	resource_size_t start, limit;
+	resource_size_t raw, start, limit;
 
 	for (;; prev = next) {
+		if (prev && prev->end >= root->end)
+			return -ENOSPC;
 		next = prev ? prev->sibling : root->child;
-		start = prev ? prev->end + 1 : root->start;
-		start = ALIGN(start, align);
-		if (next && start == next->start) {	/* no room before next */
+		raw = prev ? prev->end + 1 : root->start;
+		if (next && raw == next->start) {	/* no room before next */
 			if (extend)
 				*packed = next;
 			continue;
 		}
+		start = ALIGN(raw, align);
 		limit = next ? next->start - 1 : root->end;
-		if (start && start <= limit && size - 1 <= limit - start)
+		if (start >= raw && start <= limit && size - 1 <= limit - start)
 			break;
 		if (!next)
 			return -ENOSPC;
@@ -234,7 +240,7 @@ static int devmem_insert_lowest(struct resource *root, struct resource **packed,
 		prev->sibling = new;
 	else
 		root->child = new;
-	if (extend)
+	if (extend && start == raw)
 		for (*packed = new; (*packed)->sibling &&
 		     (*packed)->sibling->start == (*packed)->end + 1;)
 			*packed = (*packed)->sibling;
@@ -714,6 +720,71 @@ static int cmd_unhold(void)
 	return 0;
 }
 
+#define HINTCHECK_LIVE	64
+
+static int cmd_hintcheck(unsigned long ops)
+{
+	static struct resource *a[HINTCHECK_LIVE], *b[HINTCHECK_LIVE];
+	struct resource ref_root = {
+		.name = "devmem_bench reference", .flags = IORESOURCE_MEM,
+	};
+	const resource_size_t sec = 1UL << PA_SECTION_SHIFT;
+	unsigned long i, n = 0, allocs = 0, frees = 0, mismatches = 0;
+	u64 x = 0x2545f4914f6cdd1dULL;
+	int ret = 0;
+
+	if (!ops || ops > BENCH_MAX_COUNT)
+		return -EINVAL;
+	if (hint_root.child)
+		return -EBUSY;
+	ref_root.start = hint_root.start;
+	ref_root.end = hint_root.end;
+	for (i = 0; i < ops; i++) {
+		unsigned long k;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		k = x % HINTCHECK_LIVE;
+		if (n < HINTCHECK_LIVE && (k >= n || (x >> 32) % 3)) {
+			resource_size_t size = ((x >> 40) % 4 + 1) * sec;
+
+			a[n] = hint_request(size);
+			b[n] = kzalloc_obj(*b[n]);
+			if (IS_ERR(a[n]) || !b[n] ||
+			    allocate_resource(&ref_root, b[n], size,
+					      ref_root.start, ref_root.end, sec,
+					      NULL, NULL)) {
+				ret = -EIO;
+				if (!IS_ERR(a[n]))
+					hint_release(a[n]);
+				kfree(b[n]);
+				break;
+			}
+			if (a[n]->start != b[n]->start)
+				mismatches++;
+			n++;
+			allocs++;
+		} else if (n) {
+			k %= n;
+			hint_release(a[k]);
+			release_resource(b[k]);
+			kfree(b[k]);
+			a[k] = a[--n];
+			b[k] = b[n];
+			frees++;
+		}
+	}
+	out("devmem_bench: hintcheck ops=%lu allocs=%lu frees=%lu live=%lu mismatches=%lu err=%d\n",
+	    ops, allocs, frees, n, mismatches, ret);
+	while (n--) {
+		hint_release(a[n]);
+		release_resource(b[n]);
+		kfree(b[n]);
+	}
+	return ret ? ret : mismatches ? -EIO : 0;
+}
+
 /*
  * "lookup": the per-page lookup a pfn-less device private design would do
  * (device page offset -> struct page through a maple tree of pagemaps, and
@@ -927,6 +998,11 @@ static int bench_run(char *buf)
 		return cmd_info();
 	if (!strcmp(argv[0], "unhold") && argc == 1)
 		return cmd_unhold();
+	if (!strcmp(argv[0], "hintcheck") && argc == 2) {
+		if (kstrtoul(argv[1], 0, &a))
+			return -EINVAL;
+		return cmd_hintcheck(a);
+	}
 	if (!strcmp(argv[0], "lookup") && argc == 3) {
 		if (kstrtoul(argv[1], 0, &a) || kstrtoul(argv[2], 0, &b))
 			return -EINVAL;

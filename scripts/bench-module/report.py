@@ -242,6 +242,14 @@ def main():
             f"{statistics.median(c[-10:]):.0f}; max {max(c)}"
             + ("; legacy column: the same quotient for "
                "request_free_mem_region() on base" if api == "window" else ""))
+    hc = first(s4, "hintcheck")
+    if hc:
+        row("reservation", "model: packed-prefix hint, placements that differ "
+            "from allocate_resource()'s", int(hc["mismatches"]), None, None,
+            "0", hc["mismatches"] == "0" and hc["err"] == "0",
+            f"{hc['ops']} pseudo-random requests of 1-4 sections and releases "
+            f"({hc['allocs']} requests, {hc['frees']} releases, up to 64 live), "
+            "each also done by allocate_resource() on a root of its own")
     errs = [d for d in (rw, rb, rs) if d and d.get("err") != "0"]
     if errs or not rw or not rb:
         row("reservation", "errors", str([d.get("err") for d in errs]), "",

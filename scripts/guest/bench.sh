@@ -16,7 +16,7 @@
 #   MIG_ITER=10 MIG_ROUNDS=5  migration round trips per buffer size and round
 #   SCALE_PAGES=16384  pages migrated into the largest range
 #   SCALE_SIZE=        size held for the scale figure (default: "max")
-#   LOOKUP_RANGES=1,16,1024 LOOKUPS=1048576   pfn-less lookup model, on the
+#   LOOKUP_RANGES=1,3,16,1024 LOOKUPS=1048576   pfn-less lookup model, on the
 #                      held range split into that many pagemaps
 #   WARMUP=1           untimed-for-the-verdict calls before each figure's
 #                      samples (the first call of a boot is several times
@@ -24,7 +24,7 @@
 . /smdm/lib.sh
 MODE=full RES_COUNT=1000 RES_SIZE=268435456 REG_SIZES=1G,4G,max
 REG_REPEATS=8 REG_MAX_REPEATS=4 MAX_PCT=60 MIG_ITER=10 MIG_ROUNDS=5 SCALE_PAGES=16384
-SCALE_SIZE= LOOKUP_RANGES=1,16,1024 LOOKUPS=1048576 WARMUP=1
+SCALE_SIZE= LOOKUP_RANGES=1,3,16,1024 LOOKUPS=1048576 WARMUP=1
 for a in "$@"; do case $a in *=*) eval "${a%%=*}=\"\${a#*=}\"" ;; esac; done
 B=/tests/bench
 R=/sys/kernel/debug/devmem_bench/run
@@ -127,6 +127,8 @@ for a in $apis mtree hint; do
 	[ "$WARMUP" -gt 0 ] && warm reserve $a $RES_SIZE "$WARMUP"
 	run reserve $a $RES_SIZE $RES_COUNT
 done
+# The hint model must place ranges where allocate_resource() does.
+run hintcheck 20000
 
 echo "== registration"
 run info >/dev/null
