@@ -33,6 +33,14 @@ if [ "${HMM_SUITE:-all}" != rust ]; then
 	_t_n=0
 	if rmmod test_hmm; then t_ok "rmmod test_hmm"; else t_fail "rmmod test_hmm"; rc=1; fi
 	t_totals
+
+	# The standard kselftest entry point, as a user runs it: nothing loaded,
+	# hmm_migrate.sh loads test_hmm itself (HMM_KSELFTEST=1).
+	if [ "${HMM_KSELFTEST:-0}" = 1 ]; then
+		echo "== kselftest: run_kselftest.sh -c hmm"
+		/tests/kselftest/run_kselftest.sh -c hmm || rc=1
+		[ ! -d /sys/module/test_hmm ] || { echo "test_hmm still loaded after run_kselftest.sh"; rc=1; }
+	fi
 fi
 
 # The Rust sample samples/rust/rust_dmirror (series with CONFIG_RUST only):
