@@ -7,10 +7,7 @@
 . /smdm/lib.sh
 for a in "$@"; do case $a in *=*) export "$a" ;; esac; done
 export HMM_DIMM_HELPER=/smdm/dimm
-echo "== guest facts"
-echo "kernel: $(uname -r)"
-if grep -qw la57 /proc/cpuinfo; then echo "paging: 5-level (la57)"; else echo "paging: 4-level"; fi
-grep -m1 'address sizes' /proc/cpuinfo
+guest_facts
 rc=0
 modprobe test_hmm legacy_placement=1 || { echo "modprobe test_hmm legacy_placement=1 failed"; rc=1; }
 grep 'hmm_dmirror' /proc/iomem | sed 's/^/iomem: /'

@@ -19,6 +19,16 @@ host() {
 	return 1
 }
 
+# The '== guest facts' section a suite log starts with (scripts/summarize
+# and scripts/config/expected-suites.txt read its paging line).
+guest_facts() {
+	echo "== guest facts"
+	echo "kernel: $(uname -r)"
+	if grep -qw la57 /proc/cpuinfo; then echo "paging: 5-level (la57)"; else echo "paging: 4-level"; fi
+	grep -m1 'address sizes' /proc/cpuinfo
+	if grep -q nokaslr /proc/cmdline; then echo "kaslr: off"; else echo "kaslr: on"; fi
+}
+
 # Physical ranges of a resource name in /proc/iomem: "start end" per line.
 iomem_ranges() {
 	sed -n "s/^ *\([0-9a-f]*\)-\([0-9a-f]*\) : $1\$/\1 \2/p" /proc/iomem

@@ -7,9 +7,7 @@
 # also plugged there by the host: both must be refused without RAM there.
 . /smdm/lib.sh
 for a in "$@"; do case $a in *=*) export "$a" ;; esac; done
-echo "== guest facts"
-grep -m1 'address sizes' /proc/cpuinfo
-if grep -qw la57 /proc/cpuinfo; then echo "paging: 5-level (la57)"; else echo "paging: 4-level"; fi
+guest_facts
 dmesg | grep -E 'device private memory: pfn window|device private pfn window' |
 	sed 's/^\[[^]]*\] /boot: /'
 grep -i 'device private pfn window' /proc/iomem | sed 's/^ */iomem: /'

@@ -8,11 +8,7 @@
 for a in "$@"; do case $a in *=*) export "$a" ;; esac; done
 # selftests/hmm/hmm_hotplug.sh plugs pc-dimms through this command.
 export HMM_DIMM_HELPER=/smdm/dimm
-echo "== guest facts"
-echo "kernel: $(uname -r)"
-if grep -qw la57 /proc/cpuinfo; then echo "paging: 5-level (la57)"; else echo "paging: 4-level"; fi
-grep -m1 'address sizes' /proc/cpuinfo
-grep -q nokaslr /proc/cmdline && echo "kaslr: off" || echo "kaslr: on"
+guest_facts
 rc=0
 if [ "${HMM_SUITE:-all}" != rust ]; then
 	modprobe test_hmm || { echo "modprobe test_hmm failed"; rc=1; }
