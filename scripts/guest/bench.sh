@@ -66,9 +66,8 @@ max_size() {
 	echo $((gib << 30))
 }
 
-# The window's ranges: debugfs in the final series, /proc before the move.
+# The window's ranges (debugfs).
 DP=/sys/kernel/debug/device_private
-[ -e $DP ] || DP=/sys/kernel/debug/device_private
 say "kernel $(uname -r)"
 say "clock $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource) cpus=$(grep -c ^processor /proc/cpuinfo)"
 if grep -qw la57 /proc/cpuinfo; then say "paging 5"; else say "paging 4"; fi
