@@ -14,6 +14,7 @@
 #include <linux/mm.h>
 #include <linux/mmzone.h>
 #include <linux/pfn.h>
+#include <linux/random.h>
 #include <linux/sizes.h>
 #include <linux/swapops.h>
 
@@ -463,7 +464,7 @@ static struct kunit_suite devpriv_entry_suite = {
 #define TEST_SECTIONS	8
 
 struct devpriv_alloc_ctx {
-	struct resource root;
+	struct devpriv_region_root root;
 };
 
 static int devpriv_alloc_init(struct kunit *test)
@@ -474,10 +475,10 @@ static int devpriv_alloc_init(struct kunit *test)
 	if (!ctx)
 		return -ENOMEM;
 	/* Anywhere: the root is a private tree, not iomem_resource. */
-	ctx->root.start = 64 * SECTION_BYTES;
-	ctx->root.end = ctx->root.start + TEST_SECTIONS * SECTION_BYTES - 1;
-	ctx->root.name = "devpriv_kunit root";
-	ctx->root.flags = IORESOURCE_MEM;
+	ctx->root.res.start = 64 * SECTION_BYTES;
+	ctx->root.res.end = ctx->root.res.start + TEST_SECTIONS * SECTION_BYTES - 1;
+	ctx->root.res.name = "devpriv_kunit root";
+	ctx->root.res.flags = IORESOURCE_MEM;
 	test->priv = ctx;
 	return 0;
 }
@@ -487,7 +488,8 @@ static void devpriv_alloc_exit(struct kunit *test)
 	struct devpriv_alloc_ctx *ctx = test->priv;
 
 	/* Every test must have released what it took. */
-	KUNIT_EXPECT_NULL(test, ctx->root.child);
+	KUNIT_EXPECT_NULL(test, ctx->root.res.child);
+	KUNIT_EXPECT_NULL(test, ctx->root.packed);
 }
 
 static struct resource *alloc_in(struct kunit *test, resource_size_t size)
@@ -501,7 +503,7 @@ static resource_size_t sec_off(struct kunit *test, struct resource *res)
 {
 	struct devpriv_alloc_ctx *ctx = test->priv;
 
-	return (res->start - ctx->root.start) / SECTION_BYTES;
+	return (res->start - ctx->root.res.start) / SECTION_BYTES;
 }
 
 static void devpriv_alloc_alignment(struct kunit *test)
@@ -511,9 +513,9 @@ static void devpriv_alloc_alignment(struct kunit *test)
 
 	a = alloc_in(test, 1);
 	KUNIT_ASSERT_FALSE(test, IS_ERR_OR_NULL(a));
-	KUNIT_EXPECT_EQ(test, a->start, ctx->root.start);
+	KUNIT_EXPECT_EQ(test, a->start, ctx->root.res.start);
 	KUNIT_EXPECT_EQ(test, resource_size(a), SECTION_BYTES);
-	KUNIT_EXPECT_PTR_EQ(test, a->parent, &ctx->root);
+	KUNIT_EXPECT_PTR_EQ(test, a->parent, &ctx->root.res);
 	KUNIT_EXPECT_STREQ(test, a->name, "devpriv_kunit");
 
 	/* Unaligned sizes round up to whole sections, first fit ascending. */
@@ -606,6 +608,130 @@ static void devpriv_alloc_fragmentation(struct kunit *test)
 	for (i = 0; i < TEST_SECTIONS; i++)
 		if (r[i])
 			__release_device_private_region(r[i]);
+}
+
+/*
+ * The space right after the ranges packed from the start of the root is taken
+ * when it fits, the whole root is searched otherwise: the lowest free range
+ * either way.
+ */
+static void devpriv_alloc_packed(struct kunit *test)
+{
+	struct devpriv_alloc_ctx *ctx = test->priv;
+	struct resource *r[TEST_SECTIONS], *x;
+	int i;
+
+	for (i = 0; i < TEST_SECTIONS; i++) {
+		r[i] = alloc_in(test, SECTION_BYTES);
+		KUNIT_ASSERT_FALSE(test, IS_ERR_OR_NULL(r[i]));
+	}
+	KUNIT_EXPECT_PTR_EQ(test, ctx->root.packed, r[TEST_SECTIONS - 1]);
+
+	/* A hole at section 2 ends the packed ranges at section 1 ... */
+	__release_device_private_region(r[2]);
+	r[2] = NULL;
+	KUNIT_EXPECT_PTR_EQ(test, ctx->root.packed, r[1]);
+	/* ... holes above it do not move it ... */
+	__release_device_private_region(r[5]);
+	__release_device_private_region(r[6]);
+	r[5] = r[6] = NULL;
+	KUNIT_EXPECT_PTR_EQ(test, ctx->root.packed, r[1]);
+	/* ... a request larger than its hole gets the lowest hole that fits ... */
+	r[5] = alloc_in(test, 2 * SECTION_BYTES);
+	KUNIT_ASSERT_FALSE(test, IS_ERR_OR_NULL(r[5]));
+	KUNIT_EXPECT_EQ(test, sec_off(test, r[5]), 5);
+	KUNIT_EXPECT_PTR_EQ(test, ctx->root.packed, r[1]);
+	/* ... one that fits its hole fills it ... */
+	r[2] = alloc_in(test, 1);
+	KUNIT_ASSERT_FALSE(test, IS_ERR_OR_NULL(r[2]));
+	KUNIT_EXPECT_EQ(test, sec_off(test, r[2]), 2);
+	KUNIT_EXPECT_PTR_EQ(test, ctx->root.packed, r[2]);
+	/* ... and the next request finds the root packed to its end, and full. */
+	KUNIT_EXPECT_PTR_EQ(test, alloc_in(test, 1), ERR_PTR(-ENOSPC));
+	KUNIT_EXPECT_PTR_EQ(test, ctx->root.packed, r[TEST_SECTIONS - 1]);
+
+	/* Without the first range nothing is packed; it is handed out again. */
+	__release_device_private_region(r[0]);
+	KUNIT_EXPECT_NULL(test, ctx->root.packed);
+	r[0] = alloc_in(test, 1);
+	KUNIT_ASSERT_FALSE(test, IS_ERR_OR_NULL(r[0]));
+	KUNIT_EXPECT_EQ(test, sec_off(test, r[0]), 0);
+	KUNIT_EXPECT_PTR_EQ(test, ctx->root.packed, r[0]);
+
+	for (i = 0; i < TEST_SECTIONS; i++)
+		if (r[i])
+			__release_device_private_region(r[i]);
+}
+
+#define RANDOM_SECTIONS	64
+#define RANDOM_STEPS	4000
+
+/*
+ * Random requests of 1 to 4 sections and random releases on a root of its
+ * own: every range the allocator hands out must be the one that
+ * allocate_resource(), which walks all ranges, gives on an identical root,
+ * and every refusal a refusal there.
+ */
+static void devpriv_alloc_first_fit(struct kunit *test)
+{
+	struct resource **got, **ref, *ref_root;
+	struct devpriv_region_root *root;
+	unsigned int i, k, n = 0, refused = 0, diffs = 0;
+	resource_size_t size;
+	int ret;
+
+	root = kunit_kzalloc(test, sizeof(*root), GFP_KERNEL);
+	ref_root = kunit_kzalloc(test, sizeof(*ref_root), GFP_KERNEL);
+	got = kunit_kcalloc(test, RANDOM_SECTIONS, sizeof(*got), GFP_KERNEL);
+	ref = kunit_kcalloc(test, RANDOM_SECTIONS, sizeof(*ref), GFP_KERNEL);
+	KUNIT_ASSERT_TRUE(test, root && ref_root && got && ref);
+	root->res.start = 64 * SECTION_BYTES;
+	root->res.end = root->res.start + RANDOM_SECTIONS * SECTION_BYTES - 1;
+	root->res.flags = IORESOURCE_MEM;
+	*ref_root = root->res;
+
+	for (i = 0; i < RANDOM_STEPS; i++) {
+		/* Release one in three steps, and always when full. */
+		if (n && (n == RANDOM_SECTIONS || !get_random_u32_below(3))) {
+			k = get_random_u32_below(n);
+			__release_device_private_region(got[k]);
+			release_resource(ref[k]);
+			kfree(ref[k]);
+			n--;
+			got[k] = got[n];
+			ref[k] = ref[n];
+			continue;
+		}
+		size = (1 + get_random_u32_below(4)) * SECTION_BYTES;
+		ref[n] = kzalloc(sizeof(*ref[n]), GFP_KERNEL);
+		KUNIT_ASSERT_NOT_NULL(test, ref[n]);
+		ret = allocate_resource(ref_root, ref[n], size, ref_root->start,
+					ref_root->end, SECTION_BYTES, NULL, NULL);
+		got[n] = __request_device_private_region(root, size, "devpriv_kunit");
+		if (ret || IS_ERR(got[n])) {
+			diffs += !ret != !IS_ERR(got[n]);
+			refused += ret && IS_ERR(got[n]);
+			if (!ret)
+				release_resource(ref[n]);
+			kfree(ref[n]);
+			if (!IS_ERR(got[n]))
+				__release_device_private_region(got[n]);
+			continue;
+		}
+		diffs += got[n]->start - root->res.start !=
+			 ref[n]->start - ref_root->start;
+		n++;
+	}
+	while (n--) {
+		__release_device_private_region(got[n]);
+		release_resource(ref[n]);
+		kfree(ref[n]);
+	}
+	KUNIT_EXPECT_EQ(test, diffs, 0);
+	KUNIT_EXPECT_NULL(test, root->res.child);
+	KUNIT_EXPECT_NULL(test, root->packed);
+	kunit_info(test, "%d steps, %u requests refused by both, %u differences\n",
+		   RANDOM_STEPS, refused, diffs);
 }
 
 #define ALLOC_THREADS	4
@@ -705,6 +831,8 @@ static struct kunit_case devpriv_alloc_cases[] = {
 	KUNIT_CASE(devpriv_alloc_bad_input),
 	KUNIT_CASE(devpriv_alloc_exhaustion),
 	KUNIT_CASE(devpriv_alloc_fragmentation),
+	KUNIT_CASE(devpriv_alloc_packed),
+	KUNIT_CASE(devpriv_alloc_first_fit),
 	KUNIT_CASE_SLOW(devpriv_alloc_concurrent),
 	{}
 };
