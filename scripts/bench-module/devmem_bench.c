@@ -25,10 +25,6 @@
  *	The CPU gets them back by faulting (migrate_to_ram).
  *   unhold
  *	memunmap_pages() and release the held range (waits for its pages).
- *   hintcheck OPS
- *	OPS pseudo-random requests (1-4 sections) and releases, each done both
- *	by the "hint" model and by allocate_resource() on a root of its own:
- *	the two must place every range at the same address.
  *   lookup NRANGES NLOOKUPS
  *	Model of a pfn-less design's per-page lookup on the held range: a
  *	maple tree from device page offset to one of NRANGES equal pagemaps,
@@ -37,9 +33,8 @@
  *
  * API is "window" (request_device_private_region()), "legacy"
  * (request_free_mem_region(&iomem_resource, ...)) or, for reserve only,
- * "mtree" and "hint" (models of allocators for the window whose cost does
- * not grow with the number of live ranges: mtree_alloc_range() in section
- * units; the resource tree searched from the end of its packed prefix).  Bad input gives -EINVAL,
+ * "mtree" (a model of the O(log n) allocator the kernel's could have been:
+ * mtree_alloc_range() in section units).  Bad input gives -EINVAL,
  * an API the kernel lacks -EOPNOTSUPP, a second hold -EBUSY, a range whose
  * memmap exceeds MemAvailable -ENOMEM.
  */
@@ -70,7 +65,7 @@
 #define BENCH_OUT_SIZE		(64 * 1024)
 #define BENCH_MIGRATE_BATCH	32UL
 
-enum bench_api { BENCH_LEGACY, BENCH_WINDOW, BENCH_MTREE, BENCH_HINT };
+enum bench_api { BENCH_LEGACY, BENCH_WINDOW, BENCH_MTREE };
 
 /*
  * The held pagemap, with what a pfn-less design would keep per pagemap: the
@@ -120,8 +115,7 @@ static __printf(1, 2) void out(const char *fmt, ...)
 static const char *api_name(enum bench_api api)
 {
 	return api == BENCH_WINDOW ? "window" :
-	       api == BENCH_MTREE ? "mtree" :
-	       api == BENCH_HINT ? "hint" : "legacy";
+	       api == BENCH_MTREE ? "mtree" : "legacy";
 }
 
 static int parse_api(const char *s, enum bench_api *api)
@@ -132,10 +126,6 @@ static int parse_api(const char *s, enum bench_api *api)
 	}
 	if (!strcmp(s, "mtree")) {
 		*api = BENCH_MTREE;
-		return 0;
-	}
-	if (!strcmp(s, "hint")) {
-		*api = BENCH_HINT;
 		return 0;
 	}
 	if (!strcmp(s, "window")) {
@@ -189,106 +179,10 @@ static void model_release(struct resource *res)
 	kfree(res);
 }
 
-/*
- * The "hint" model: the proposed change to __request_device_private_region()
- * (see the issue 14 report), on a root of its own with a lock of its own.
- * The children of the root stay a sorted list; *packed is the last child of
- * the run that fills the root from its start without a gap, and the search
- * for the lowest free range starts there instead of at root->child.
- * Requests while nothing below the run is released cost the same whatever
- * the number of live ranges; a release inside the run resets the hint, and
- * the next request walks from the start once.
- */
-static struct resource hint_root = {
-	.name	= "devmem_bench hint model",
-	.flags	= IORESOURCE_MEM,
-};
-static struct resource *hint_packed;
-static DEFINE_SPINLOCK(hint_lock);
-
-static int devmem_insert_lowest(struct resource *root, struct resource **packed,
-				struct resource *new, resource_size_t size,
-				resource_size_t align)
-{
-	struct resource *prev = packed ? *packed : NULL, *next;
-	bool extend = packed;
-	resource_size_t raw, start, limit;
-
-	for (;; prev = next) {
-		if (prev && prev->end >= root->end)
-			return -ENOSPC;
-		next = prev ? prev->sibling : root->child;
-		raw = prev ? prev->end + 1 : root->start;
-		if (next && raw == next->start) {	/* no room before next */
-			if (extend)
-				*packed = next;
-			continue;
-		}
-		start = ALIGN(raw, align);
-		limit = next ? next->start - 1 : root->end;
-		if (start >= raw && start <= limit && size - 1 <= limit - start)
-			break;
-		if (!next)
-			return -ENOSPC;
-		extend = false;
-	}
-	new->start = start;
-	new->end = start + size - 1;
-	new->parent = root;
-	new->sibling = next;
-	if (prev)
-		prev->sibling = new;
-	else
-		root->child = new;
-	if (extend && start == raw)
-		for (*packed = new; (*packed)->sibling &&
-		     (*packed)->sibling->start == (*packed)->end + 1;)
-			*packed = (*packed)->sibling;
-	return 0;
-}
-
-static struct resource *hint_request(unsigned long size)
-{
-	struct resource *res;
-	int ret;
-
-	res = kzalloc_obj(*res);
-	if (!res)
-		return ERR_PTR(-ENOMEM);
-	res->name = "devmem_bench";
-	spin_lock(&hint_lock);
-	ret = devmem_insert_lowest(&hint_root, &hint_packed, res,
-				   ALIGN(size, 1UL << PA_SECTION_SHIFT),
-				   1UL << PA_SECTION_SHIFT);
-	spin_unlock(&hint_lock);
-	if (ret) {
-		kfree(res);
-		return ERR_PTR(ret);
-	}
-	res->flags = IORESOURCE_MEM | IORESOURCE_BUSY;
-	return res;
-}
-
-static void hint_release(struct resource *res)
-{
-	struct resource **p;
-
-	spin_lock(&hint_lock);
-	if (hint_packed && res->start <= hint_packed->end)
-		hint_packed = NULL;
-	for (p = &hint_root.child; *p != res; p = &(*p)->sibling)
-		;
-	*p = res->sibling;
-	spin_unlock(&hint_lock);
-	kfree(res);
-}
-
 static struct resource *bench_request(enum bench_api api, unsigned long size)
 {
 	if (api == BENCH_MTREE)
 		return model_request(size);
-	if (api == BENCH_HINT)
-		return hint_request(size);
 #ifdef CONFIG_DEVICE_PRIVATE_PFN_WINDOW
 	if (api == BENCH_WINDOW)
 		return request_device_private_region(size, "devmem_bench");
@@ -300,10 +194,6 @@ static void bench_release(enum bench_api api, struct resource *res)
 {
 	if (api == BENCH_MTREE) {
 		model_release(res);
-		return;
-	}
-	if (api == BENCH_HINT) {
-		hint_release(res);
 		return;
 	}
 #ifdef CONFIG_DEVICE_PRIVATE_PFN_WINDOW
@@ -473,7 +363,7 @@ static struct dev_pagemap *bench_map(enum bench_api api, unsigned long size,
 	void *ptr;
 	u64 t0;
 
-	if (api == BENCH_MTREE || api == BENCH_HINT)
+	if (api == BENCH_MTREE)
 		return ERR_PTR(-EINVAL);
 	/*
 	 * Refuse a range whose memmap cannot fit in the memory available now,
@@ -720,71 +610,6 @@ static int cmd_unhold(void)
 	return 0;
 }
 
-#define HINTCHECK_LIVE	64
-
-static int cmd_hintcheck(unsigned long ops)
-{
-	static struct resource *a[HINTCHECK_LIVE], *b[HINTCHECK_LIVE];
-	struct resource ref_root = {
-		.name = "devmem_bench reference", .flags = IORESOURCE_MEM,
-	};
-	const resource_size_t sec = 1UL << PA_SECTION_SHIFT;
-	unsigned long i, n = 0, allocs = 0, frees = 0, mismatches = 0;
-	u64 x = 0x2545f4914f6cdd1dULL;
-	int ret = 0;
-
-	if (!ops || ops > BENCH_MAX_COUNT)
-		return -EINVAL;
-	if (hint_root.child)
-		return -EBUSY;
-	ref_root.start = hint_root.start;
-	ref_root.end = hint_root.end;
-	for (i = 0; i < ops; i++) {
-		unsigned long k;
-
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		k = x % HINTCHECK_LIVE;
-		if (n < HINTCHECK_LIVE && (k >= n || (x >> 32) % 3)) {
-			resource_size_t size = ((x >> 40) % 4 + 1) * sec;
-
-			a[n] = hint_request(size);
-			b[n] = kzalloc_obj(*b[n]);
-			if (IS_ERR(a[n]) || !b[n] ||
-			    allocate_resource(&ref_root, b[n], size,
-					      ref_root.start, ref_root.end, sec,
-					      NULL, NULL)) {
-				ret = -EIO;
-				if (!IS_ERR(a[n]))
-					hint_release(a[n]);
-				kfree(b[n]);
-				break;
-			}
-			if (a[n]->start != b[n]->start)
-				mismatches++;
-			n++;
-			allocs++;
-		} else if (n) {
-			k %= n;
-			hint_release(a[k]);
-			release_resource(b[k]);
-			kfree(b[k]);
-			a[k] = a[--n];
-			b[k] = b[n];
-			frees++;
-		}
-	}
-	out("devmem_bench: hintcheck ops=%lu allocs=%lu frees=%lu live=%lu mismatches=%lu err=%d\n",
-	    ops, allocs, frees, n, mismatches, ret);
-	while (n--) {
-		hint_release(a[n]);
-		release_resource(b[n]);
-		kfree(b[n]);
-	}
-	return ret ? ret : mismatches ? -EIO : 0;
-}
-
 /*
  * "lookup": the per-page lookup a pfn-less device private design would do
  * (device page offset -> struct page through a maple tree of pagemaps, and
@@ -998,11 +823,6 @@ static int bench_run(char *buf)
 		return cmd_info();
 	if (!strcmp(argv[0], "unhold") && argc == 1)
 		return cmd_unhold();
-	if (!strcmp(argv[0], "hintcheck") && argc == 2) {
-		if (kstrtoul(argv[1], 0, &a))
-			return -EINVAL;
-		return cmd_hintcheck(a);
-	}
 	if (!strcmp(argv[0], "lookup") && argc == 3) {
 		if (kstrtoul(argv[1], 0, &a) || kstrtoul(argv[2], 0, &b))
 			return -EINVAL;
@@ -1075,8 +895,6 @@ static int __init devmem_bench_init(void)
 	bench_out = kvzalloc(BENCH_OUT_SIZE, GFP_KERNEL);
 	if (!bench_out)
 		return -ENOMEM;
-	hint_root.start = 1ULL << MAX_PHYSMEM_BITS;
-	hint_root.end = (2ULL << MAX_PHYSMEM_BITS) - 1;
 	bench_dir = debugfs_create_dir("devmem_bench", NULL);
 	debugfs_create_file("run", 0600, bench_dir, NULL, &bench_fops);
 	return 0;

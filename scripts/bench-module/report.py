@@ -226,8 +226,7 @@ def main():
             row("reservation", f"call #{i} ({i - 1} live ranges) (us)",
                 cw[i - 1] / 1e3, cb[i - 1] / 1e3, ratio(cb[i - 1], cw[i - 1]),
                 "", "", "ratio = legacy/series")
-    for api, label in (("window", "series"), ("mtree", "model: maple tree"),
-                       ("hint", "model: packed-prefix hint")):
+    for api, label in (("window", "series"), ("mtree", "model: maple tree")):
         c = calls(s4, api)
         f = fit(c)
         if not c:
@@ -242,14 +241,6 @@ def main():
             f"{statistics.median(c[-10:]):.0f}; max {max(c)}"
             + ("; legacy column: the same quotient for "
                "request_free_mem_region() on base" if api == "window" else ""))
-    hc = first(s4, "hintcheck")
-    if hc:
-        row("reservation", "model: packed-prefix hint, placements that differ "
-            "from allocate_resource()'s", int(hc["mismatches"]), None, None,
-            "0", hc["mismatches"] == "0" and hc["err"] == "0",
-            f"{hc['ops']} pseudo-random requests of 1-4 sections and releases "
-            f"({hc['allocs']} requests, {hc['frees']} releases, up to 64 live), "
-            "each also done by allocate_resource() on a root of its own")
     errs = [d for d in (rw, rb, rs) if d and d.get("err") != "0"]
     if errs or not rw or not rb:
         row("reservation", "errors", str([d.get("err") for d in errs]), "",
@@ -358,7 +349,7 @@ def main():
     # determinism: the second icount boot of the series kernel
     if icount and s2:
         pairs = []
-        for api in ("window", "mtree", "hint"):
+        for api in ("window", "mtree"):
             a, b = calls(s4, api), calls(s2, api)
             if a and b:
                 pairs.append((f"reserve {api} total", sum(a), sum(b)))

@@ -122,12 +122,10 @@ if [ "$MODE" = scale ]; then
 fi
 
 echo "== reservation"
-for a in $apis mtree hint; do
+for a in $apis mtree; do
 	[ "$WARMUP" -gt 0 ] && warm reserve $a $RES_SIZE "$WARMUP"
 	run reserve $a $RES_SIZE $RES_COUNT
 done
-# The hint model must place ranges where allocate_resource() does.
-run hintcheck 20000
 
 echo "== registration"
 run info >/dev/null
