@@ -634,7 +634,8 @@ static void devpriv_alloc_packed(struct kunit *test)
 	/* ... holes above it do not move it ... */
 	__release_device_private_region(r[5]);
 	__release_device_private_region(r[6]);
-	r[5] = r[6] = NULL;
+	r[5] = NULL;
+	r[6] = NULL;
 	KUNIT_EXPECT_PTR_EQ(test, ctx->root.packed, r[1]);
 	/* ... a request larger than its hole gets the lowest hole that fits ... */
 	r[5] = alloc_in(test, 2 * SECTION_BYTES);
@@ -703,7 +704,7 @@ static void devpriv_alloc_first_fit(struct kunit *test)
 			continue;
 		}
 		size = (1 + get_random_u32_below(4)) * SECTION_BYTES;
-		ref[n] = kzalloc(sizeof(*ref[n]), GFP_KERNEL);
+		ref[n] = kzalloc_obj(*ref[n]);
 		KUNIT_ASSERT_NOT_NULL(test, ref[n]);
 		ret = allocate_resource(ref_root, ref[n], size, ref_root->start,
 					ref_root->end, SECTION_BYTES, NULL, NULL);
