@@ -48,12 +48,22 @@
 #define PM_SWAP		(1ULL << 62)
 #define PM_PFRAME	((1ULL << 55) - 1)
 #define SWP_TYPE_BITS	5
-/* Swap types of non-swap entries (include/linux/swap.h, 7.3): the top of
- * the 5-bit type space, the same with and without CONFIG_MEMORY_FAILURE. */
-#define SWP_MIGRATION_FIRST	25	/* READ, READ_EXCLUSIVE, WRITE */
-#define SWP_MIGRATION_LAST	27
-#define SWP_DEVICE_WRITE	28
-#define SWP_DEVICE_READ		29
+/*
+ * Swap types of non-swap entries with the series (include/linux/swap.h), the
+ * top of the 5-bit type space, the same with and without
+ * CONFIG_MEMORY_FAILURE: physical migration entries (READ, READ_EXCLUSIVE,
+ * WRITE), the physical device types, the PTE marker, then the window types
+ * in the same order: migration entries of window pfns and device private
+ * entries of window pfns, SWP_WINDOW_TYPE(SWP_DEVICE_WRITE) and
+ * (SWP_DEVICE_READ), the last two.  (25-27 and 28-29 are the migration and
+ * device types of 7.3 without the series.)
+ */
+#define SWP_MIGRATION_FIRST	((1 << SWP_TYPE_BITS) - 12)
+#define SWP_MIGRATION_LAST	((1 << SWP_TYPE_BITS) - 10)
+#define SWP_WINDOW_MIGRATION_FIRST ((1 << SWP_TYPE_BITS) - 5)
+#define SWP_WINDOW_MIGRATION_LAST ((1 << SWP_TYPE_BITS) - 3)
+#define SWP_DEVICE_WRITE	((1 << SWP_TYPE_BITS) - 2)
+#define SWP_DEVICE_READ		((1 << SWP_TYPE_BITS) - 1)
 
 static size_t psz;
 static const char *name = "worker";
@@ -129,8 +139,9 @@ static int read_window(void)
 /*
  * Counts pages of [p, p+len) that pagemap shows as device entries (device
  * private swap type, pfn in the window), present pages, migration entries
- * (*nmig: a page that memory offlining is moving right now; pfn below the
- * window) and anything else (*nbad).
+ * (*nmig: a page that memory offlining is moving right now, pfn below the
+ * window, or a device page on its way, window migration type and pfn) and
+ * anything else (*nbad).
  */
 static int pagemap_scan(int pm, void *p, size_t len, size_t *ndev, size_t *nbad,
 			size_t *npresent, size_t *nmig)
@@ -154,8 +165,11 @@ static int pagemap_scan(int pm, void *p, size_t len, size_t *ndev, size_t *nbad,
 			if ((type == SWP_DEVICE_WRITE || type == SWP_DEVICE_READ) &&
 			    pfn >= win_start_pfn && pfn < win_end_pfn) {
 				(*ndev)++;
-			} else if (type >= SWP_MIGRATION_FIRST && type <= SWP_MIGRATION_LAST &&
-				   pfn < win_start_pfn) {
+			} else if ((type >= SWP_MIGRATION_FIRST && type <= SWP_MIGRATION_LAST &&
+				    pfn < win_start_pfn) ||
+				   (type >= SWP_WINDOW_MIGRATION_FIRST &&
+				    type <= SWP_WINDOW_MIGRATION_LAST &&
+				    pfn >= win_start_pfn && pfn < win_end_pfn)) {
 				(*nmig)++;
 				transient++;
 			} else {
