@@ -30,19 +30,8 @@
 
 /* dmirror_ioctl(): the selftests' wrapper, from the series tree (-I). */
 #include <tools/testing/selftests/hmm/dmirror.h>
+#include "pagemap.h"
 
-#define PM_PRESENT	(1ULL << 63)
-#define PM_SWAP		(1ULL << 62)
-#define PM_PFRAME	((1ULL << 55) - 1)
-#define SWP_TYPE_BITS	5
-/*
- * Device private entries of window pfns (include/linux/swap.h with the
- * series): SWP_WINDOW_TYPE(SWP_DEVICE_WRITE) and (SWP_DEVICE_READ), the
- * last two types.  (28 and 29 are the physical device types of 7.3 without
- * the series; with it they are window migration types.)
- */
-#define SWP_DEVICE_WRITE	((1 << SWP_TYPE_BITS) - 2)
-#define SWP_DEVICE_READ		((1 << SWP_TYPE_BITS) - 1)
 #define NOBODY		65534
 
 static size_t psz;
