@@ -2,13 +2,18 @@
 # Helpers for guest scripts (busybox sh).  Source with: . /smdm/lib.sh
 
 # Ask the host (scripts/vm) to act through QMP; prints the answer, returns 0
-# when the host said 'ok'.
-exec 3</dev/ttyS1
-stty -F /dev/ttyS1 -echo raw 2>/dev/null
+# when the host said 'ok'.  The request goes out on the console, the answer
+# comes back on the second serial port (x86_64) or a virtio console (arm64).
+_host_con=/dev/ttyS0 _host_ctl=/dev/ttyS1
+if [ -c /dev/ttyAMA0 ]; then
+	_host_con=/dev/ttyAMA0 _host_ctl=/dev/hvc0
+fi
+exec 3<$_host_ctl
+stty -F $_host_ctl -echo raw 2>/dev/null
 _host_seq=0
 host() {
 	_host_seq=$((_host_seq + 1))
-	echo "@@HOST $_host_seq $*" >/dev/ttyS0
+	echo "@@HOST $_host_seq $*" >$_host_con
 	while read -r _seq _st _rest <&3; do
 		[ "$_seq" = "$_host_seq" ] || continue
 		echo "$_rest"
