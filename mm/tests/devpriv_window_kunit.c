@@ -30,6 +30,34 @@ static bool pfn_in_window(unsigned long pfn)
 	return section_nr_in_devpriv_window(pfn_to_section_nr(pfn));
 }
 
+#ifdef CONFIG_ARM64
+/*
+ * The window's struct pages lie inside the vmemmap area whatever the RAM
+ * base, above those of the pfns the linear map can cover, and apart from
+ * what KASLR moves: the kernel image, in vmalloc space, and the modules
+ * below it.  The address of a function in the image is printed, so that
+ * boots with different seeds can be told apart.
+ */
+static void devpriv_window_arm64_layout(struct kunit *test)
+{
+	unsigned long first = (unsigned long)pfn_to_page(DEVPRIV_PFN_START);
+	unsigned long end = (unsigned long)pfn_to_page(DEVPRIV_PFN_END);
+	unsigned long text = (unsigned long)devpriv_window_enabled;
+
+	KUNIT_EXPECT_GE(test, first, VMEMMAP_START);
+	KUNIT_EXPECT_LE(test, end, VMEMMAP_END);
+	KUNIT_EXPECT_GE(test, first,
+			(unsigned long)pfn_to_page(PHYS_PFN(DIRECT_MAP_PHYSMEM_END) + 1));
+	KUNIT_EXPECT_GT(test, first, VMALLOC_END);
+	KUNIT_EXPECT_GE(test, first, MODULES_END);
+	KUNIT_EXPECT_LE(test, end, PCI_IO_START);
+	KUNIT_EXPECT_GE(test, text, MODULES_END);
+	KUNIT_EXPECT_LT(test, text, VMALLOC_END);
+	kunit_info(test, "struct pages [%#lx, %#lx), vmemmap [%#lx, %#lx), devpriv_window_enabled() at %#lx\n",
+		   first, end, VMEMMAP_START, VMEMMAP_END, text);
+}
+#endif
+
 static void devpriv_window_bounds(struct kunit *test)
 {
 	KUNIT_EXPECT_GE(test, DEVPRIV_SECTIONS_BITS, 1);
@@ -51,6 +79,13 @@ static void devpriv_window_bounds(struct kunit *test)
 		KUNIT_EXPECT_EQ(test, DEVPRIV_PFN_START, 0x400000000UL);
 		KUNIT_EXPECT_EQ(test, DEVPRIV_PFN_END, 0x800000000UL);
 	}
+#endif
+#ifdef CONFIG_ARM64
+	/* 4K pages, 48-bit VA and PA: the only arm64 layout with the window. */
+	KUNIT_EXPECT_EQ(test, DEVPRIV_SECTIONS_BITS, 1);
+	KUNIT_EXPECT_EQ(test, DEVPRIV_PFN_START, 0x1000000000UL);
+	KUNIT_EXPECT_EQ(test, DEVPRIV_PFN_END, 0x2000000000UL);
+	devpriv_window_arm64_layout(test);
 #endif
 	/* The whole window is addressable as phys_addr_t and pfn. */
 	KUNIT_EXPECT_EQ(test, PHYS_PFN(PFN_PHYS(DEVPRIV_PFN_END - 1)),
